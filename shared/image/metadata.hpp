@@ -1,0 +1,64 @@
+// Image metadata kept inside every berth image under /.berth/ (ARCHITECTURE.md, "The image"):
+//
+//   /.berth/config.json   the OCI image config as the registry served it (Env, Entrypoint, ...)
+//   /.berth/source.json   where the image came from: reference, digest, platform, date, tool
+//   /.berth/runscript, /.berth/help, /.berth/definition, /.berth/test   built images only
+//
+// `berth inspect` and the runtime read only these files.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shared/core/result.hpp"
+
+namespace berth::image {
+
+inline constexpr std::string_view kMetadataDir = ".berth";
+inline constexpr std::string_view kConfigFile = ".berth/config.json";
+inline constexpr std::string_view kSourceFile = ".berth/source.json";
+inline constexpr std::string_view kRunscriptFile = ".berth/runscript";
+inline constexpr std::string_view kHelpFile = ".berth/help";
+inline constexpr std::string_view kDefinitionFile = ".berth/definition";
+inline constexpr std::string_view kTestFile = ".berth/test";
+
+// The parts of an OCI image config (image-spec config.md) that berth acts on.
+struct ImageConfig {
+  std::string architecture;             // GOARCH names: amd64, arm64, ...
+  std::string os;                       // linux
+  std::string variant;                  // v8, ... (may be empty)
+  std::vector<std::string> env;         // "KEY=VALUE", in image order
+  std::vector<std::string> entrypoint;  // empty: none
+  std::vector<std::string> cmd;         // empty: none
+  std::string workingDir;               // empty: "/"
+  std::string user;                     // empty: the invoking user
+  std::map<std::string, std::string> labels;
+};
+
+// Where an image came from.
+struct ImageSource {
+  std::string reference;  // as the user gave it, normalised ("docker.io/library/ubuntu:22.04")
+  std::string digest;     // manifest digest ("sha256:..."), or digest of the build inputs
+  std::string platform;   // "linux/amd64"
+  std::string created;    // when berth made this image, RFC 3339 UTC
+  std::string tool;       // "berth 0.1.0"
+};
+
+// Parses an OCI image config document; unknown fields are ignored, wrong types are errors.
+Result<ImageConfig> parseImageConfig(std::string_view json);
+// The OCI config JSON for `config` (used for images berth builds itself).
+std::string serializeImageConfig(const ImageConfig& config);
+
+Result<ImageSource> parseImageSource(std::string_view json);
+std::string serializeImageSource(const ImageSource& source);
+
+// "linux/amd64" or "linux/arm64/v8".
+std::string platformString(const ImageConfig& config);
+
+// The platform of this machine in OCI terms ("linux/amd64" on x86_64).
+std::string hostPlatform();
+
+}  // namespace berth::image
