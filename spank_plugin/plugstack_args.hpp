@@ -14,10 +14,9 @@
 
 #include "shared/config/site_config.hpp"
 #include "shared/core/result.hpp"
+#include "spank_plugin/spank_context.hpp"
 
 namespace berth::spank {
-
-using GetEnv = std::function<std::optional<std::string>(std::string_view)>;
 
 // The site configuration in effect for the plugin.
 Result<config::SiteConfig> siteConfigFromPlugstack(const std::vector<std::string>& arguments,
