@@ -29,7 +29,7 @@ struct SiteConfig {
   // Where images live (site-wide, often on a shared filesystem; written only by berth as root).
   std::filesystem::path imageCache = "/var/lib/berth/images";
   // Node-local state of running containers (named containers, per job); keyed by node name.
-  std::filesystem::path stateDir = "/run/berth";
+  std::filesystem::path stateDir = "/run/berth-containers";
   // Binds added to every container, in --container-mounts syntax (SRC[:DST[:FLAGS]]).
   std::vector<std::string> defaultMounts;
   // Defaults of the on/off options when the user gives neither form.

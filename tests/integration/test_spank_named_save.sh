@@ -13,7 +13,7 @@ pass "named container across two steps"
 
 # Nothing of the job stays on the node (state dir keyed by node and job).
 state_dir=$(sed -n 's/^ *state_dir *= *//p' "${BERTH_CONFIG:-/etc/berth/berth.conf}" 2>/dev/null || true)
-state_dir=${state_dir:-/run/berth}
+state_dir=${state_dir:-/run/berth-containers}
 sleep 1  # the epilog runs after salloc returns
 if find "$state_dir" -mindepth 2 -maxdepth 2 -name 'job*' 2>/dev/null | grep -q .; then
   find "$state_dir" -maxdepth 3 >&2
