@@ -64,3 +64,80 @@ testbed_free_port() {
   done
   testbed_die "no free port found"
 }
+
+# Removes KEY from the env file.
+testbed_env_unset() {
+  [ -f "$BERTH_TESTBED_ENV" ] && sed -i "/^$1=/d" "$BERTH_TESTBED_ENV"
+  true
+}
+
+# Reads KEY from the env file (empty when absent).
+testbed_env_get() {
+  [ -f "$BERTH_TESTBED_ENV" ] && sed -n "s/^$1=//p" "$BERTH_TESTBED_ENV" | tail -n 1
+  true
+}
+
+# Polls CMD... every 0.1 s until it succeeds; fails after SECONDS.
+testbed_wait_for() {
+  local seconds=$1; shift
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.1
+  done
+}
+
+# True when the pid in PIDFILE is alive and its command line contains PATTERN (guards
+# against a recycled pid). Never looks processes up by name.
+testbed_pidfile_alive() {
+  local pidfile=$1 pattern=$2 pid
+  [ -s "$pidfile" ] || return 1
+  pid=$(cat "$pidfile")
+  [ -r "/proc/$pid/cmdline" ] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$pattern"
+}
+
+# Stops the process recorded in PIDFILE (if it is alive and matches PATTERN): SIGTERM, waits
+# up to SECONDS for it to exit (and for the pid file to go if the daemon removes it itself),
+# then SIGKILL. Removes the pid file.
+testbed_stop_pidfile() {
+  local pidfile=$1 pattern=$2 seconds=${3:-10} pid
+  if testbed_pidfile_alive "$pidfile" "$pattern"; then
+    pid=$(cat "$pidfile")
+    kill -TERM "$pid" 2>/dev/null || true
+    if ! testbed_wait_for "$seconds" sh -c "! kill -0 $pid"; then
+      testbed_log "$pattern (pid $pid) ignored SIGTERM for ${seconds}s: SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      testbed_wait_for 5 sh -c "! kill -0 $pid" || true
+    fi
+  fi
+  rm -f "$pidfile"
+}
+
+# Processes living in the test bed's network namespace (all of them were started by the
+# test bed: daemons, job steps and anything a test left behind).
+testbed_netns_pids() {
+  [ -e "/run/netns/$BERTH_NETNS" ] || return 0
+  ip netns pids "$BERTH_NETNS" 2>/dev/null || true
+}
+
+# Deletes the namespace if nothing runs in it any more (scripts/cluster and scripts/registry
+# call it on stop: whichever stops last removes the namespace).
+testbed_netns_down_if_unused() {
+  [ -e "/run/netns/$BERTH_NETNS" ] || return 0
+  [ -z "$(testbed_netns_pids)" ] && testbed_netns_down
+  true
+}
+
+# Kills whatever still runs in the namespace (TERM, then KILL after 5 s) and deletes it.
+testbed_netns_destroy() {
+  local pids
+  pids=$(testbed_netns_pids)
+  if [ -n "$pids" ]; then
+    testbed_log "killing leftover processes in netns $BERTH_NETNS: $(echo $pids)"
+    kill -TERM $pids 2>/dev/null || true
+    testbed_wait_for 5 sh -c "[ -z \"\$(ip netns pids $BERTH_NETNS)\" ]" || kill -KILL $(testbed_netns_pids) 2>/dev/null || true
+    testbed_wait_for 5 sh -c "[ -z \"\$(ip netns pids $BERTH_NETNS)\" ]" || true
+  fi
+  testbed_netns_down
+}
