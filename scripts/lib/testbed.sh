@@ -97,21 +97,38 @@ testbed_pidfile_alive() {
   tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$pattern"
 }
 
-# Stops the process recorded in PIDFILE (if it is alive and matches PATTERN): SIGTERM, waits
-# up to SECONDS for it to exit (and for the pid file to go if the daemon removes it itself),
-# then SIGKILL. Removes the pid file.
-testbed_stop_pidfile() {
-  local pidfile=$1 pattern=$2 seconds=${3:-10} pid
-  if testbed_pidfile_alive "$pidfile" "$pattern"; then
-    pid=$(cat "$pidfile")
-    kill -TERM "$pid" 2>/dev/null || true
-    if ! testbed_wait_for "$seconds" sh -c "! kill -0 $pid"; then
-      testbed_log "$pattern (pid $pid) ignored SIGTERM for ${seconds}s: SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      testbed_wait_for 5 sh -c "! kill -0 $pid" || true
+# Stops the processes recorded in PIDFILEs (those alive whose command line matches PATTERN):
+# SIGTERM to all, waits up to SECONDS for them to exit, then SIGKILL. Removes the pid files.
+# True when none of the PIDs is alive. A zombie counts as dead: PID 1 of some machines reaps
+# orphans only every few seconds.
+testbed_all_dead() {
+  local pid state
+  for pid in "$@"; do
+    state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || continue
+    [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ] && return 1
+  done
+  return 0
+}
+
+testbed_stop_pidfiles() { # pattern seconds pidfile...
+  local pattern=$1 seconds=$2 pidfile pids=()
+  shift 2
+  for pidfile in "$@"; do
+    if testbed_pidfile_alive "$pidfile" "$pattern"; then
+      pids+=("$(cat "$pidfile")")
+      kill -TERM "${pids[-1]}" 2>/dev/null || true
     fi
+  done
+  if [ ${#pids[@]} -gt 0 ] && ! testbed_wait_for "$seconds" testbed_all_dead "${pids[@]}"; then
+    testbed_log "$pattern (pids ${pids[*]}) ignored SIGTERM for ${seconds}s: SIGKILL"
+    kill -KILL "${pids[@]}" 2>/dev/null || true
+    testbed_wait_for 5 testbed_all_dead "${pids[@]}" || true
   fi
-  rm -f "$pidfile"
+  rm -f "$@"
+}
+
+testbed_stop_pidfile() { # pidfile pattern [seconds]
+  testbed_stop_pidfiles "$2" "${3:-10}" "$1"
 }
 
 # Processes living in the test bed's network namespace (all of them were started by the
