@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The test cluster's layout and daemons, for scripts/cluster. Source after testbed.sh.
 #
 # Layout under $BERTH_CLUSTER_DIR ($BERTH_TESTBED_DIR/cluster):

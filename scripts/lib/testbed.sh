@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/cluster, scripts/registry, scripts/testbed, scripts/test-images and the
 # integration tests: where the test bed lives and how to run a command inside it.
 # Source it; it defines variables and functions only.
@@ -38,7 +39,15 @@ testbed_netns_down() {
 # Runs a command inside the namespace, with the test bed's env file loaded.
 testbed_in_netns() {
   [ -e "/run/netns/$BERTH_NETNS" ] || testbed_die "network namespace $BERTH_NETNS is not up"
-  nsenter --net="/run/netns/$BERTH_NETNS" -- env $(testbed_env_assignments) "$@"
+  local assignments
+  mapfile -t assignments < <(testbed_env_lines)
+  nsenter --net="/run/netns/$BERTH_NETNS" -- env "${assignments[@]}" "$@"
+}
+
+# The env file's KEY=VALUE lines, one a line (for mapfile).
+testbed_env_lines() {
+  [ -f "$BERTH_TESTBED_ENV" ] && grep -E '^[A-Z_]+=' "$BERTH_TESTBED_ENV"
+  true
 }
 
 testbed_env_assignments() {
@@ -153,6 +162,7 @@ testbed_netns_destroy() {
   if [ -n "$pids" ]; then
     testbed_log "killing leftover processes in netns $BERTH_NETNS: $(echo $pids)"
     kill -TERM $pids 2>/dev/null || true
+    # shellcheck disable=SC2046 # pids are numbers
     testbed_wait_for 5 sh -c "[ -z \"\$(ip netns pids $BERTH_NETNS)\" ]" || kill -KILL $(testbed_netns_pids) 2>/dev/null || true
     testbed_wait_for 5 sh -c "[ -z \"\$(ip netns pids $BERTH_NETNS)\" ]" || true
   fi

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The test bed's ordinary users: $BERTH_TEST_USER (jobs run as it) and $BERTH_OTHER_USER (a
 # second user, for access checks). Source after testbed.sh; call testbed_users_create.
 # Home directories are mode 0755 so root daemons and the other test user can read them.

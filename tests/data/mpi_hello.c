@@ -8,14 +8,16 @@
 #include <string.h>
 #include <unistd.h>
 
-static void prettyName(char *out, size_t size) {
+static void prettyName(char* out, size_t size) {
   snprintf(out, size, "unknown");
-  FILE *file = fopen("/etc/os-release", "r");
-  if (file == NULL) return;
+  FILE* file = fopen("/etc/os-release", "r");
+  if (file == NULL)
+    return;
   char line[512];
   while (fgets(line, sizeof line, file) != NULL) {
-    if (strncmp(line, "PRETTY_NAME=", 12) != 0) continue;
-    char *value = line + 12;
+    if (strncmp(line, "PRETTY_NAME=", 12) != 0)
+      continue;
+    char* value = line + 12;
     value[strcspn(value, "\r\n")] = '\0';
     size_t len = strlen(value);
     if (len >= 2 && (value[0] == '"' || value[0] == '\'') && value[len - 1] == value[0]) {
@@ -28,7 +30,7 @@ static void prettyName(char *out, size_t size) {
   fclose(file);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
   int rank = 0, size = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);

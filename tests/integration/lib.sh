@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for integration tests (tests/integration/test_*.sh). Source it first:
 #
 #   source "$(dirname "$0")/lib.sh"
@@ -56,7 +57,9 @@ export BERTH_TOP BERTH_BIN BERTH_PLUGIN TEST_HOME MPI_HELLO
 
 _in_netns_as() { # user (empty: root), dir, command...
   local user=$1 dir=$2; shift 2
-  local envs=(SLURM_CONF="$SLURM_CONF" OMPI_MCA_btl_tcp_if_include=lo $(testbed_env_assignments))
+  local envs
+  mapfile -t envs < <(testbed_env_lines)
+  envs+=(SLURM_CONF="$SLURM_CONF" OMPI_MCA_btl_tcp_if_include=lo)
   local limit=(timeout -k 5 "${BERTH_TEST_TIMEOUT:-300}")
   if [ -z "$user" ]; then
     (cd "$dir" && "${limit[@]}" nsenter --net="/run/netns/$BERTH_NETNS" -- env "${envs[@]}" "$@")
