@@ -6,7 +6,12 @@
 //   client dir  <TmpFS>/spmix_appdir_<uid>_<job>.<step>/     (PMIX_SERVER_TMPDIR of the tasks)
 //   batch script <SlurmdSpoolDir>/job<NNNNN>/slurm_script    (job id zero-padded to 5 digits)
 // SlurmdSpoolDir and TmpFS come from slurm.conf, where `%n` (node name) and `%h` (host name)
-// may appear; slurmstepd does not hand them to SPANK plugins, so they are read from the file.
+// may appear; slurmstepd does not hand them to SPANK plugins, so they are read from the file
+// ($SLURM_CONF, which slurmd passes on to slurmstepd, else /etc/slurm/slurm.conf). The node
+// name for %n: slurmstepd has neither SLURMD_NODENAME nor the spool dir as its cwd (checked on
+// the test bed: its cwd is slurmd's log dir), so the plugin uses $SLURMD_NODENAME when some
+// launcher sets it and else the short host name, which is the NodeName on usual clusters and
+// on the test bed (every slurmd runs in its own UTS namespace named after its node).
 #pragma once
 
 #include <cstdint>
