@@ -3,16 +3,19 @@
 # expected manifest type, architecture, layer count and layer media types, and the local OCI
 # layouts listed in current/images.env. Needs the test bed up (scripts/testbed start).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../../scripts/lib/testbed.sh
 source "${BERTH_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/scripts/lib/testbed.sh"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 [ -f "$BERTH_TESTBED_ENV" ] || fail "no $BERTH_TESTBED_ENV: the test bed is not up"
 set -a
+# shellcheck disable=SC1090  # written by the test bed
 source "$BERTH_TESTBED_ENV"
 set +a
 [ -n "${BERTH_TEST_REGISTRY:-}" ] || fail "BERTH_TEST_REGISTRY not set in $BERTH_TESTBED_ENV"
 IMAGES_ENV=$BERTH_TEST_IMAGE_CACHE/current/images.env
 [ -f "$IMAGES_ENV" ] || fail "$IMAGES_ENV missing: scripts/test-images has not run"
+# shellcheck disable=SC1090  # written by scripts/test-images
 source "$IMAGES_ENV"
 
 OCI_MANIFEST=application/vnd.oci.image.manifest.v1+json

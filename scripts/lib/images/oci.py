@@ -8,6 +8,7 @@ compression timestamps), so a recipe with the same inputs yields the same digest
 """
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -78,7 +79,6 @@ class LayerTar:
                 self._tar.addfile(info, f)
         else:
             info.size = len(data)
-            import io
             self._tar.addfile(info, io.BytesIO(data))
 
     def symlink(self, name, target, uid=0, gid=0, mtime=FIXED_MTIME):
