@@ -93,7 +93,9 @@ def chroot_run(root, script):
 
 def build(ctx, layout_dir, work):
     base = os.path.join(work, "base")
-    cmd = ["mmdebstrap", "--quiet", "--mode=root", "--variant=minbase", "--format=directory",
+    # In a private mount namespace: mounts mmdebstrap makes in the chroot (/dev, /proc, /sys)
+    # go away with it even when it is killed, so the work directory is safe to delete.
+    cmd = ["unshare", "--mount", "--propagation", "private", "mmdebstrap", "--quiet", "--mode=root", "--variant=minbase", "--format=directory",
            "--aptopt=APT::Install-Recommends \"false\"",
            "--aptopt=APT::Install-Suggests \"false\""]
     cmd += ["--dpkgopt=path-exclude=" + p for p in DPKG_EXCLUDES]
