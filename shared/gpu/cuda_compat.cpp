@@ -29,6 +29,13 @@ struct ProbeReply {
 enum ProbeStatus : int { kProbeOk = 0, kProbeDlopen = 1, kProbeDlsym = 2, kProbeCallFailed = 3 };
 
 [[noreturn]] void probeChild(int writeFd, const char* path) {
+  // The parent's signal handlers (slurmstepd's, a test framework's) must not run here: a crash
+  // in the driver library should end this child, and the parent sees the signal.
+  for (int sig = 1; sig < NSIG; ++sig)
+    ::signal(sig, SIG_DFL);
+  sigset_t none;
+  ::sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
   ProbeReply reply{kProbeOk, 0};
   void* handle = ::dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {

@@ -171,12 +171,10 @@ Status verifyDeviceNode(const fs::path& path, unsigned major, unsigned minor) {
 
 Result<DeviceInventory> discoverDevices(const fs::path& devRoot, const fs::path& procRoot) {
   DeviceInventory inventory;
+  inventory.devRoot = devRoot.string();
   findGpus(devRoot, procRoot, inventory);
 
-  DeviceNode ctl = nodeAt(devRoot, "nvidiactl", kNvidiaMajor, kNvidiaCtlMinor);
-  if (!inventory.gpus.empty() && !nodeExists(ctl.hostPath))
-    return Error(fmt::format("GPUs found but `{}` is missing", ctl.hostPath));
-  BERTH_TRY(addControl(inventory, ctl));
+  BERTH_TRY(addControl(inventory, nodeAt(devRoot, "nvidiactl", kNvidiaMajor, kNvidiaCtlMinor)));
   BERTH_TRY(
       addControl(inventory, nodeAt(devRoot, "nvidia-modeset", kNvidiaMajor, kNvidiaModesetMinor)));
 

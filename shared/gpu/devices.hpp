@@ -37,6 +37,7 @@ struct DeviceInventory {
   std::vector<GpuDevice> gpus;             // by minor
   std::vector<DeviceNode> controlDevices;  // verified nodes only
   std::vector<std::string> warnings;       // optional nodes missing or unverifiable
+  std::string devRoot;                     // where the nodes were looked for ("/dev")
 };
 
 // The character devices section of /proc/devices: driver name -> major.
@@ -55,7 +56,8 @@ Status verifyDeviceNode(const std::filesystem::path& path, unsigned major, unsig
 // Finds the GPUs and control devices: GPUs from `procRoot`/driver/nvidia/gpus (or, without it,
 // the /dev/nvidiaN nodes), control nodes nvidiactl, nvidia-modeset, nvidia-uvm(-tools) and
 // nvidia-caps/* (dynamic majors read from `procRoot`/devices). A control node that exists with
-// the wrong type or numbers is an error; a missing nvidiactl is an error when GPUs exist.
+// the wrong type or numbers is an error; missing ones are warnings (planInjection requires
+// nvidiactl).
 Result<DeviceInventory> discoverDevices(const std::filesystem::path& devRoot,
                                         const std::filesystem::path& procRoot);
 

@@ -154,6 +154,10 @@ Result<GpuInjection> planInjection(const std::optional<DriverInfo>& driver,
       });
     }
   }
+  if (std::none_of(host.devices.controlDevices.begin(), host.devices.controlDevices.end(),
+                   [](const DeviceNode& node) { return node.containerPath == "/dev/nvidiactl"; }))
+    return Error(fmt::format("`{}/nvidiactl` is missing: no GPU can be used without it",
+                             host.devices.devRoot));
   for (const DeviceNode& node : host.devices.controlDevices) {
     plan.binds.push_back(BindItem{BindItem::Kind::kDevice, node.hostPath, node.containerPath, false,
                                   node.major, node.minor});
