@@ -67,4 +67,16 @@ PciLocality Topology::locate(std::string_view busId) const {
   return locality;
 }
 
+std::vector<std::string> Topology::pciBusIds() const {
+  std::vector<std::string> ids;
+  for (hwloc_obj_t pci = hwloc_get_next_pcidev(handle(topology_), nullptr); pci != nullptr;
+       pci = hwloc_get_next_pcidev(handle(topology_), pci)) {
+    char id[32];
+    std::snprintf(id, sizeof id, "%04x:%02x:%02x.%01x", pci->attr->pcidev.domain,
+                  pci->attr->pcidev.bus, pci->attr->pcidev.dev, pci->attr->pcidev.func);
+    ids.emplace_back(id);
+  }
+  return ids;
+}
+
 }  // namespace berth::gpu

@@ -3,6 +3,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "shared/core/result.hpp"
 
@@ -27,6 +28,8 @@ class Topology {
 
   // `busId`: "0000:3b:00.0" (the driver's form; an 8-digit domain is accepted too).
   PciLocality locate(std::string_view busId) const;
+  // Every PCI device hwloc sees, as "dddd:bb:dd.f".
+  std::vector<std::string> pciBusIds() const;
 
  private:
   explicit Topology(void* topology) : topology_(topology) {}

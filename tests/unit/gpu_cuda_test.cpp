@@ -76,7 +76,7 @@ TEST_CASE("the image's CUDA need: REQUIRE, then CUDA_VERSION, then the label, th
 TEST_CASE("cuDriverGetVersion is asked in a child process") {
   auto root = testing::makeFakeDriver("FAKE_CUDA=12040");
   auto version = probeDriverCudaVersion(libcudaOf(root));
-  REQUIRE_MESSAGE(version.ok(), version.error().message());
+  REQUIRE_MESSAGE(version.ok(), testing::errorOf(version));
   CHECK(version->str() == "12.4");
 
   CHECK(probeDriverCudaVersion("/nonexistent/libcuda.so.1").error().message() ==

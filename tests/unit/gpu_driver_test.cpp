@@ -62,7 +62,7 @@ TEST_CASE("driver version from the kernel module's /proc and /sys files") {
 TEST_CASE("discovery: only files of the running driver version, by ld.so.cache and admin dirs") {
   auto root = testing::makeFakeDriver();
   auto found = discoverDriver(DriverSearch::under(root.path()));
-  REQUIRE_MESSAGE(found.ok(), found.error().message());
+  REQUIRE_MESSAGE(found.ok(), testing::errorOf(found));
   REQUIRE(found->has_value());
   const DriverInfo& info = **found;
   CHECK(info.version == "580.159.04");
@@ -130,7 +130,7 @@ TEST_CASE("injection plan: capabilities select files, only selected GPUs, variab
   auto in = inputs("auto");
   in.allocated = std::vector<unsigned>{1};  // Slurm gave the step GPU 1
   auto plan = planInjection(driver, in);
-  REQUIRE_MESSAGE(plan.ok(), plan.error().message());
+  REQUIRE_MESSAGE(plan.ok(), testing::errorOf(plan));
   CHECK(plan->enabled);
   CHECK(plan->gpus == std::vector<unsigned>{1});
   CHECK(hasBind(*plan, "/dev/nvidia1"));

@@ -13,6 +13,12 @@
 
 namespace berth::gpu::testing {
 
+// The error message of a Result, or "" (doctest evaluates messages even on success with -s).
+template <typename R>
+std::string errorOf(const R& result) {
+  return result.ok() ? std::string() : result.error().message();
+}
+
 // `env`: extra variables for the script ("FAKE_CUDA=12020 FAKE_LIBCUDA=crash").
 inline TempDir makeFakeDriver(const std::string& env = "") {
   auto dir = TempDir::create(std::filesystem::temp_directory_path(), "berth-fake-nvidia");

@@ -48,7 +48,7 @@ TEST_CASE("ld.so.cache: the host's own cache parses") {
   if (!std::filesystem::exists("/etc/ld.so.cache"))
     return;
   auto cache = readLdCache("/etc/ld.so.cache");
-  REQUIRE_MESSAGE(cache.ok(), cache.error().message());
+  REQUIRE_MESSAGE(cache.ok(), testing::errorOf(cache));
   bool libc = false;
   for (const auto& entry : cache->entries)
     libc |= entry.soname == "libc.so.6";
