@@ -73,29 +73,32 @@ Result<size_t> newFormatStart(std::string_view bytes) {
 }
 
 // The glibc-hwcaps subdirectory names of the extension, indexed as entries' hwcap refer to them.
-Result<std::vector<std::string>> readHwcapsNames(const Bytes& cache, uint32_t extensionOffset) {
+// The extension and its sections are located by offsets from the start of the file; the names
+// they list are string offsets like the entries' (from the new-format header).
+Result<std::vector<std::string>> readHwcapsNames(const Bytes& file, const Bytes& cache,
+                                                 uint32_t extensionOffset) {
   std::vector<std::string> names;
   if (extensionOffset == 0)
     return names;
-  if (!cache.has(extensionOffset, 8))
+  if (!file.has(extensionOffset, 8))
     return Error(fmt::format("extension offset {} is past the end", extensionOffset));
-  if (cache.read<uint32_t>(extensionOffset) != kExtensionMagic)
+  if (file.read<uint32_t>(extensionOffset) != kExtensionMagic)
     return Error("extension has a bad magic number");
-  uint32_t count = cache.read<uint32_t>(extensionOffset + 4);
+  uint32_t count = file.read<uint32_t>(extensionOffset + 4);
   size_t sections = extensionOffset + 8;
-  if (!cache.has(sections, uint64_t{count} * 16))
+  if (!file.has(sections, uint64_t{count} * 16))
     return Error(fmt::format("extension claims {} sections past the end", count));
   for (uint32_t i = 0; i < count; ++i) {
     size_t section = sections + size_t{i} * 16;
-    if (cache.read<uint32_t>(section) != kExtensionTagHwcaps)
+    if (file.read<uint32_t>(section) != kExtensionTagHwcaps)
       continue;  // the generator string and future tags are not needed here
-    uint32_t offset = cache.read<uint32_t>(section + 8);
-    uint32_t size = cache.read<uint32_t>(section + 12);
-    if (size % 4 != 0 || !cache.has(offset, size))
+    uint32_t offset = file.read<uint32_t>(section + 8);
+    uint32_t size = file.read<uint32_t>(section + 12);
+    if (size % 4 != 0 || !file.has(offset, size))
       return Error("glibc-hwcaps extension section is out of bounds");
     for (uint32_t k = 0; k < size / 4; ++k) {
       BERTH_ASSIGN(std::string name,
-                   cache.string(cache.read<uint32_t>(offset + k * 4), "glibc-hwcaps name"));
+                   cache.string(file.read<uint32_t>(offset + k * 4), "glibc-hwcaps name"));
       names.push_back(std::move(name));
     }
   }
@@ -120,7 +123,7 @@ Result<LdCache> parseLdCache(std::string_view bytes) {
     uint32_t extensionOffset = cache.read<uint32_t>(32);
     if (!cache.has(kNewHeaderSize, uint64_t{nlibs} * kNewEntrySize))
       return Error(fmt::format("{} entries do not fit in {} bytes", nlibs, bytes.size()));
-    BERTH_ASSIGN(auto hwcapsNames, readHwcapsNames(cache, extensionOffset));
+    BERTH_ASSIGN(auto hwcapsNames, readHwcapsNames(Bytes(bytes), cache, extensionOffset));
 
     LdCache result;
     result.entries.reserve(nlibs);

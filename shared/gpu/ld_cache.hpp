@@ -7,7 +7,8 @@
 //                      u8 flags (byte order), 3 pad, u32 extension_offset, 3 u32 unused
 //   nlibs entries (24 bytes each): i32 flags, u32 key, u32 value, u32 osversion, u64 hwcap
 //   string table; key and value are offsets from the start of the new-format header
-//   extension (optional): u32 magic 0xeaa42174, u32 count, count x {u32 tag, flags, offset, size}
+//   extension (optional): u32 magic 0xeaa42174, u32 count, count x {u32 tag, flags, offset, size};
+//   its offsets count from the start of the file (they differ in the compat layout)
 // An entry maps a soname (key, "libcuda.so.1") to the path of that name on disk (value,
 // "/usr/lib/x86_64-linux-gnu/libcuda.so.1"), usually a symbolic link to the versioned file.
 #pragma once

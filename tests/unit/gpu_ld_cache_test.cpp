@@ -8,6 +8,7 @@
 #include "tests/unit/gpu_fake_driver.hpp"
 
 using namespace berth::gpu;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -88,4 +89,28 @@ TEST_CASE("ld.so.cache: malformed caches are errors, never crashes") {
   uint32_t extensionAt = static_cast<uint32_t>(good.size()) - 4;
   std::memcpy(badExtension.data() + 32, &extensionAt, 4);
   CHECK_FALSE(parseLdCache(badExtension).ok());
+}
+
+TEST_CASE("ld.so.cache: glibc-hwcaps entries and the old+new compat layout") {
+  auto root = testing::makeFakeDriver();
+  const fs::path lib = root.path() / "usr/lib/x86_64-linux-gnu";
+  fs::create_directories(lib / "glibc-hwcaps/x86-64-v3");
+  fs::copy_file(lib / "libunrelated.so.1.2.3",
+                lib / "glibc-hwcaps/x86-64-v3/libunrelated.so.1.2.3");
+  std::string command =
+      fmt::format("ldconfig -r '{}' -c compat -C /etc/compat.cache -f /etc/ld.so.conf -X",
+                  root.path().string());
+  REQUIRE(std::system(command.c_str()) == 0);
+  auto cache = readLdCache((root.path() / "etc/compat.cache").string());
+  REQUIRE_MESSAGE(cache.ok(), testing::errorOf(cache));
+  bool hwcaps = false;
+  for (const auto& entry : cache->entries) {
+    if (!entry.hwcapsDir.empty()) {
+      hwcaps = true;
+      CHECK(entry.hwcapsDir == "x86-64-v3");
+      CHECK(entry.path == "/usr/lib/x86_64-linux-gnu/glibc-hwcaps/x86-64-v3/libunrelated.so.1.2.3");
+    }
+  }
+  CHECK(hwcaps);
+  CHECK(cache->entries.size() == 11);
 }
