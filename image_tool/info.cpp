@@ -74,6 +74,7 @@ void printPlan(const gpu::GpuInjection& plan) {
     return;
   }
   fmt::print("Would inject GPUs {} ({}):\n", gpu::formatIndexList(plan.gpus), plan.reason);
+  fmt::print("  tmpfs     {}\n", plan.tmpfsDir);
   for (const gpu::BindItem& bind : plan.binds) {
     std::string extra = bind.kind == gpu::BindItem::Kind::kDevice
                             ? fmt::format(" ({}:{})", bind.major, bind.minor)
@@ -84,6 +85,8 @@ void printPlan(const gpu::GpuInjection& plan) {
       fmt::print("  {:9} {} -> {}{}\n", kindName(bind.kind), bind.hostPath, bind.containerPath,
                  extra);
   }
+  for (const gpu::LinkItem& link : plan.links)
+    fmt::print("  link      {} -> {}\n", link.containerPath, link.target);
   for (const gpu::EnvEdit& edit : plan.env) {
     std::string_view how = edit.mode == gpu::EnvEdit::Mode::kSet       ? "="
                            : edit.mode == gpu::EnvEdit::Mode::kPrepend ? " prepend "

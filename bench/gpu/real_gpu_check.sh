@@ -54,8 +54,8 @@ else
   echo "this berth has no \`exec\` yet: only the plan applied by this script is checked"
 fi
 
-# Applies the plan in /tmp/berth-gpu-plan*.txt (berth info's "  KIND HOST [-> CONTAINER] (...)"
-# lines) to the image in a private mount namespace and runs COMMAND in it.
+# Applies the plan in /tmp/berth-gpu-plan*.txt (berth info's "  KIND HOST [-> CONTAINER] (...)",
+# "  link PATH -> TARGET" and "  env ..." lines; the tmpfs line is always /usr/local/berth-nvidia) to the image in a private mount namespace and runs COMMAND in it.
 run_with_plan() {
   local plan=$1; shift
   unshare -m --propagation private bash -s "$image" "$plan" "$@" <<'INNER'
@@ -81,12 +81,14 @@ while read -r kind rest; do
         device) mount -o remount,bind,nosuid "$root$target" ;;
         *) mount -o remount,bind,nosuid,nodev "$root$target" ;;
       esac ;;
+    link)
+      link=${rest%% -> *}; mkdir -p "$root$(dirname "$link")"; ln -s "${rest#* -> }" "$root$link" ;;
     env)
       if [[ $rest == *" prepend "* ]]; then env_args+=("${rest%% prepend *}=${rest#* prepend }")
       elif [[ $rest == *" append "* ]]; then env_args+=("${rest%% append *}=/usr/local/bin:/usr/bin:/bin:${rest#* append }")
       else env_args+=("$rest"); fi ;;
   esac
-done < <(sed -n 's/^  \(library\|program\|device\|socket\|directory\|env\) \+/\1 /p' "$plan")
+done < <(sed -n 's/^  \(library\|program\|device\|socket\|directory\|link\|env\) \+/\1 /p' "$plan")
 exec chroot "$root" /bin/env -i "${env_args[@]}" "$@"
 INNER
 }

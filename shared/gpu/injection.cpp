@@ -136,6 +136,7 @@ Result<GpuInjection> planInjection(const std::optional<DriverInfo>& driver,
   plan.enabled = true;
   plan.driverVersion = host.version;
   plan.gpus = selection.gpus;
+  plan.tmpfsDir = kContainerTmpfsDir;
   plan.libraryDir = kContainerLibraryDir;
   plan.binaryDir = kContainerBinaryDir;
   plan.warnings = host.warnings;
@@ -145,14 +146,16 @@ Result<GpuInjection> planInjection(const std::optional<DriverInfo>& driver,
   for (const DriverFile& file : host.files) {
     if (!caps.contains(file.capability))
       continue;
+    // One bind per file, under its own name; its other names are links to it.
     bool library = file.kind == DriverFile::Kind::kLibrary;
-    for (const std::string& name : file.names) {
-      plan.binds.push_back(BindItem{
-          .kind = library ? BindItem::Kind::kLibrary : BindItem::Kind::kBinary,
-          .hostPath = file.hostPath,
-          .containerPath = fmt::format("{}/{}", library ? plan.libraryDir : plan.binaryDir, name),
-      });
-    }
+    const std::string& dir = library ? plan.libraryDir : plan.binaryDir;
+    plan.binds.push_back(BindItem{
+        .kind = library ? BindItem::Kind::kLibrary : BindItem::Kind::kBinary,
+        .hostPath = file.hostPath,
+        .containerPath = fmt::format("{}/{}", dir, file.names.front()),
+    });
+    for (size_t i = 1; i < file.names.size(); ++i)
+      plan.links.push_back({fmt::format("{}/{}", dir, file.names[i]), file.names.front()});
   }
   if (std::none_of(host.devices.controlDevices.begin(), host.devices.controlDevices.end(),
                    [](const DeviceNode& node) { return node.containerPath == "/dev/nvidiactl"; }))

@@ -1,13 +1,16 @@
 // The GPU part of a container, as data: what to bind where, and which variables to set.
-// The container runtime turns `binds` into mount operations (after the image is mounted):
-//   - kLibrary, kBinary: read-only, nosuid, nodev bind of a regular file onto a file it creates
-//     under `libraryDir` / `binaryDir` (inside a tmpfs it mounts there: the image may be
-//     read-only and lack those directories);
+// The container runtime turns it into mount operations (after the image is mounted), in order:
+//   - a small tmpfs at `tmpfsDir` (the image may be read-only and lack the directories), with
+//     `libraryDir` and `binaryDir` made in it;
+//   - `binds`, each onto a file (or directory) it creates at `containerPath`:
+//   - kLibrary, kBinary: read-only, nosuid, nodev bind of a regular file;
 //   - kDevice: bind of a character device onto a file at the same /dev path, nosuid but NOT
 //     nodev; re-check the node with verifyDeviceNode(hostPath, major, minor) on the opened
 //     source before mounting (the host could swap it between discovery and binding);
 //   - kSocket: read-write, nosuid, nodev bind of a UNIX socket;
 //   - kDirectory: read-write, nosuid, nodev bind of a directory (MPS pipes).
+//   - `links`: symbolic links (the sonames and extra names of each library, pointing to the
+//     file's own name in the same directory), made after the tmpfs;
 // `env`: kSet replaces, kPrepend/kAppend join with ':' onto the container's value (the image's
 // value after the environment rules; an empty value means just ours).
 #pragma once
@@ -24,6 +27,7 @@
 namespace berth::gpu {
 
 // Inside the container: a directory of its own, so driver files never shadow image files.
+inline constexpr std::string_view kContainerTmpfsDir = "/usr/local/berth-nvidia";
 inline constexpr std::string_view kContainerLibraryDir = "/usr/local/berth-nvidia/lib";
 inline constexpr std::string_view kContainerBinaryDir = "/usr/local/berth-nvidia/bin";
 
@@ -34,6 +38,11 @@ struct BindItem {
   std::string containerPath;
   bool readOnly = true;
   unsigned major = 0, minor = 0;  // kDevice: what verifyDeviceNode must find
+};
+
+struct LinkItem {
+  std::string containerPath;  // "/usr/local/berth-nvidia/lib/libcuda.so.1"
+  std::string target;         // "libcuda.so.580.159.04" (relative: same directory)
 };
 
 struct EnvEdit {
@@ -49,7 +58,9 @@ struct GpuInjection {
   std::string driverVersion;
   std::vector<unsigned> gpus;   // host indices (minors) given to the container
   std::vector<BindItem> binds;  // in mount order: files, then devices, then sockets/dirs
+  std::vector<LinkItem> links;
   std::vector<EnvEdit> env;
+  std::string tmpfsDir;    // kContainerTmpfsDir when enabled
   std::string libraryDir;  // kContainerLibraryDir when enabled
   std::string binaryDir;   // kContainerBinaryDir when enabled
   CompatDecision cuda;

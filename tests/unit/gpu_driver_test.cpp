@@ -23,6 +23,19 @@ bool hasBind(const GpuInjection& plan, std::string_view containerPath) {
                      [&](const BindItem& b) { return b.containerPath == containerPath; });
 }
 
+// A bind, or a link to a bind's file in the same directory.
+bool hasName(const GpuInjection& plan, std::string_view containerPath) {
+  if (hasBind(plan, containerPath))
+    return true;
+  for (const LinkItem& link : plan.links) {
+    if (link.containerPath == containerPath) {
+      std::string dir = link.containerPath.substr(0, link.containerPath.rfind('/') + 1);
+      return hasBind(plan, dir + link.target);
+    }
+  }
+  return false;
+}
+
 std::string envValue(const GpuInjection& plan, std::string_view name) {
   for (const EnvEdit& edit : plan.env) {
     if (edit.name == name)
@@ -136,11 +149,15 @@ TEST_CASE("injection plan: capabilities select files, only selected GPUs, variab
   CHECK(hasBind(*plan, "/dev/nvidia1"));
   CHECK_FALSE(hasBind(*plan, "/dev/nvidia0"));
   CHECK(hasBind(*plan, "/dev/nvidiactl"));
-  CHECK(hasBind(*plan, "/usr/local/berth-nvidia/lib/libcuda.so.1"));
-  CHECK(hasBind(*plan, "/usr/local/berth-nvidia/lib/libnvidia-ml.so.1"));
-  CHECK(hasBind(*plan, "/usr/local/berth-nvidia/bin/nvidia-smi"));
-  CHECK_FALSE(hasBind(*plan, "/usr/local/berth-nvidia/lib/libnvcuvid.so.1"));  // video not asked
-  CHECK_FALSE(hasBind(*plan, "/usr/local/berth-nvidia/lib/libGLX_nvidia.so.0"));
+  CHECK(hasName(*plan, "/usr/local/berth-nvidia/lib/libcuda.so.1"));
+  CHECK(hasName(*plan, "/usr/local/berth-nvidia/lib/libcuda.so"));
+  CHECK(hasBind(*plan, "/usr/local/berth-nvidia/lib/libcuda.so.580.159.04"));
+  CHECK_FALSE(hasBind(*plan, "/usr/local/berth-nvidia/lib/libcuda.so.1"));  // a link
+  CHECK(plan->tmpfsDir == "/usr/local/berth-nvidia");
+  CHECK(hasName(*plan, "/usr/local/berth-nvidia/lib/libnvidia-ml.so.1"));
+  CHECK(hasName(*plan, "/usr/local/berth-nvidia/bin/nvidia-smi"));
+  CHECK_FALSE(hasName(*plan, "/usr/local/berth-nvidia/lib/libnvcuvid.so.1"));  // video not asked
+  CHECK_FALSE(hasName(*plan, "/usr/local/berth-nvidia/lib/libGLX_nvidia.so.0"));
   for (const BindItem& bind : plan->binds) {
     if (bind.kind == BindItem::Kind::kLibrary || bind.kind == BindItem::Kind::kBinary)
       CHECK(bind.readOnly);
@@ -155,9 +172,9 @@ TEST_CASE("injection plan: capabilities select files, only selected GPUs, variab
     gpu.uuid.clear();
   auto video = planInjection(driver, inputs("all", "video,graphics"));
   REQUIRE(video.ok());
-  CHECK(hasBind(*video, "/usr/local/berth-nvidia/lib/libnvcuvid.so.1"));
-  CHECK(hasBind(*video, "/usr/local/berth-nvidia/lib/libGLX_nvidia.so.0"));
-  CHECK_FALSE(hasBind(*video, "/usr/local/berth-nvidia/lib/libcuda.so.1"));
+  CHECK(hasName(*video, "/usr/local/berth-nvidia/lib/libnvcuvid.so.1"));
+  CHECK(hasName(*video, "/usr/local/berth-nvidia/lib/libGLX_nvidia.so.0"));
+  CHECK_FALSE(hasName(*video, "/usr/local/berth-nvidia/lib/libcuda.so.1"));
   CHECK(hasBind(*video, "/dev/nvidia0"));
   CHECK(hasBind(*video, "/dev/nvidia1"));
   CHECK(envValue(*video, "CUDA_VISIBLE_DEVICES") == "0,1");
