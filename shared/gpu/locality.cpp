@@ -29,6 +29,11 @@ Result<Topology> Topology::load() {
   if (hwloc_topology_init(&topology) != 0)
     return errnoError("hwloc: init topology");
   Topology owner(topology);
+  // PCI devices come from the Linux component (sysfs). The plugin components would load
+  // libpciaccess (it leaks), an X display (gl), or OpenCL/CUDA/NVML libraries into this process
+  // (slurmstepd): none of that is needed, so they are blacklisted.
+  for (const char* component : {"pci", "gl", "opencl", "cuda", "nvml", "rsmi", "levelzero"})
+    hwloc_topology_set_components(topology, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST, component);
   // Keep PCI devices (dropped by default); bridges only as needed to place them.
   hwloc_topology_set_type_filter(topology, HWLOC_OBJ_PCI_DEVICE, HWLOC_TYPE_FILTER_KEEP_ALL);
   hwloc_topology_set_type_filter(topology, HWLOC_OBJ_BRIDGE, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
