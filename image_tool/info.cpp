@@ -2,13 +2,17 @@
 // address and NUMA/CPU locality, and what `--container-gpu` / `berth exec --gpu` would inject
 // into a container here (for this process's environment: SLURM_STEP_GPUS etc.).
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include <fmt/format.h>
 
 #include "image_tool/command.hpp"
-#include "shared/gpu/injection.hpp"
 #include "shared/gpu/locality.hpp"
+#include "shared/gpu/prepare.hpp"
+#include "shared/image/metadata.hpp"
 
 namespace berth::cli {
 namespace {
@@ -20,7 +24,19 @@ struct InfoOptions {
   std::string driverRoot;
   std::string versionFile;
   std::string ldCache;
+  std::string image;  // an image's root directory (unpacked or mounted)
 };
+
+// The OCI config of the image whose root is `root` (/.berth/config.json); none: empty.
+Result<image::ImageConfig> readImageConfig(const std::filesystem::path& root) {
+  std::ifstream in(root / image::kConfigFile);
+  if (!in)
+    return image::ImageConfig{};
+  std::ostringstream text;
+  text << in.rdbuf();
+  return image::parseImageConfig(text.str())
+      .withContext(fmt::format("`{}`", (root / image::kConfigFile).string()));
+}
 
 std::optional<std::string> processEnv(std::string_view name) {
   const char* value = std::getenv(std::string(name).c_str());
@@ -117,9 +133,6 @@ Result<int> showGpuInfo(const InfoOptions& options) {
     return 0;
   }
   fmt::print("NVIDIA driver {}", driver->version);
-  gpu::InjectionInputs inputs;
-  inputs.request = request;
-  BERTH_ASSIGN(inputs.allocated, gpu::slurmAllocatedGpus(processEnv));
   if (const gpu::DriverFile* libcuda = driver->find("libcuda.so")) {
     auto cuda = gpu::probeDriverCudaVersion(libcuda->hostPath);
     fmt::print(", CUDA {}\n", cuda.ok() ? cuda->str() : "unknown: " + cuda.error().message());
@@ -130,14 +143,23 @@ Result<int> showGpuInfo(const InfoOptions& options) {
   fmt::print("Capabilities: {}\n", gpu::formatCapabilities(request.capabilities));
   for (const std::string& path : driver->ignored)
     fmt::print("Ignored (another driver version): {}\n", path);
-  auto plan = gpu::planInjection(driver, inputs);
+  gpu::GpuSetup setup{search, request, processEnv, {}, {}, {}};
+  if (!options.image.empty()) {
+    BERTH_ASSIGN(image::ImageConfig config, readImageConfig(options.image));
+    setup.imageEnv = config.env;
+    setup.imageLabels = config.labels;
+    setup.imageRoot = options.image;
+  }
+  auto plan = gpu::prepareGpuInjection(setup);
   if (plan.ok()) {
+    if (plan->enabled)
+      fmt::print("CUDA check: {}\n", plan->cuda.summary);
     printPlan(*plan);
     for (const std::string& warning : plan->warnings)
       fmt::print("Warning: {}\n", warning);
     return 0;
   }
-  return std::move(plan).error().withContext("GPU");
+  return std::move(plan).error();
 }
 
 }  // namespace
@@ -155,6 +177,9 @@ void addInfoCommand(CLI::App& app, Invocation& invocation) {
   command->add_option("--caps", options->caps,
                       "Driver capabilities (compute,utility,video,graphics,display or all); "
                       "default: NVIDIA_DRIVER_CAPABILITIES or compute,utility");
+  command->add_option("--image", options->image,
+                      "Also check the CUDA needs of the image whose root is DIR (unpacked or "
+                      "mounted): its /.berth/config.json, libcudart and /usr/local/cuda/compat");
   // Admin/debug overrides (docs/gpu.md): inspect a driver installed elsewhere, or a test tree.
   command->add_option("--driver-root", options->driverRoot,
                       "Look for everything (version file, ld.so.cache, /dev, /proc) under DIR");

@@ -50,6 +50,33 @@ reject "libcuda.so.1"
 expect "/usr/local/berth-nvidia/lib/libGLX_nvidia.so.0"
 expect "/usr/local/berth-nvidia/lib/libnvidia-glcore.so.580.159.04"
 
+# The CUDA check against an image (driver supports CUDA 12.8) in its three outcomes.
+image=$work/image
+mkdir -p "$image/.berth"
+config() { printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"%s]}}' "$1" >"$image/.berth/config.json"; }
+config ',"NVIDIA_REQUIRE_CUDA=cuda>=12.4 brand=tesla,driver>=470,driver<471"'
+info "$berth" info --gpu --driver-root "$root" --image "$image" >"$work/out"
+expect "CUDA check: image needs CUDA 12.4 (NVIDIA_REQUIRE_CUDA); driver 580.159.04 supports CUDA 12.8"
+config ',"NVIDIA_REQUIRE_CUDA=cuda>=13.0"'
+if info "$berth" info --gpu --driver-root "$root" --image "$image" >"$work/out" 2>&1; then fail "CUDA 13.0 image accepted on a 12.8 driver"; fi
+expect "berth: GPU: image needs CUDA 13.0 (NVIDIA_REQUIRE_CUDA) but the host's NVIDIA driver 580.159.04 supports only CUDA 12.8: CUDA 13.0 needs driver >= 580.65.06 (or the image's forward-compatibility libraries in /usr/local/cuda/compat)"
+mkdir -p "$image/usr/local/cuda/compat" && touch "$image/usr/local/cuda/compat/libcuda.so.580.65.06"
+info "$berth" info --gpu --driver-root "$root" --image "$image" >"$work/out"
+expect "using the image's forward-compatibility libraries in /usr/local/cuda/compat"
+expect "env       LD_LIBRARY_PATH prepend /usr/local/cuda/compat:/usr/local/berth-nvidia/lib"
+rm -r "$image/usr/local/cuda/compat"
+config ',"NVIDIA_REQUIRE_CUDA=cuda>=13.0","NVIDIA_DISABLE_REQUIRE=1"'
+info "$berth" info --gpu --driver-root "$root" --image "$image" >"$work/out"
+expect "CUDA check: CUDA check skipped (NVIDIA_DISABLE_REQUIRE)"
+# No variables: the image's libcudart says what it needs.
+config ''
+mkdir -p "$image/usr/local/cuda/lib64" && touch "$image/usr/local/cuda/lib64/libcudart.so.13.0.88"
+if info "$berth" info --gpu --driver-root "$root" --image "$image" >"$work/out" 2>&1; then fail "libcudart 13.0 accepted on a 12.8 driver"; fi
+expect "image needs CUDA 13.0 (the image's libcudart)"
+# auto on a step without GPUs: no check, nothing injected, no error.
+info SLURM_STEP_GPUS= "$berth" info --gpu --driver-root "$root" --image "$image" >"$work/out"
+expect "Would inject: nothing (Slurm allocated no GPU to this step)"
+
 # A GPU node with the wrong numbers is refused when that GPU is selected, usable otherwise.
 rm "$root/dev/nvidia0" && mknod "$root/dev/nvidia0" c 195 7
 if info SLURM_STEP_GPUS=0 "$berth" info --gpu --driver-root "$root" >"$work/out" 2>&1; then
