@@ -23,6 +23,9 @@ berth() { "$bundle/lib/ld-linux-x86-64.so.2" --library-path "$bundle/lib" "$bund
 driver_args=()
 [ -n "${BERTH_GPU_CHECK_DRIVER_ROOT:-}" ] && driver_args=(--driver-root "$BERTH_GPU_CHECK_DRIVER_ROOT")
 failures=0
+# The container's mount point: mounts on it live in private namespaces and vanish with them.
+mnt=$(mktemp -d /tmp/berth-gpu-root.XXXXXX)
+trap 'rmdir "$mnt"' EXIT
 step() { echo; echo "=== $*"; }
 check() { if "$@"; then echo "PASS: $*"; else echo "FAIL: $*"; failures=$((failures + 1)); fi; }
 check_fails() { if "$@"; then echo "FAIL (should fail): $*"; failures=$((failures + 1)); else echo "PASS (fails as it should): $*"; fi; }
@@ -58,10 +61,9 @@ fi
 # "  link PATH -> TARGET" and "  env ..." lines; the tmpfs line is always /usr/local/berth-nvidia) to the image in a private mount namespace and runs COMMAND in it.
 run_with_plan() {
   local plan=$1; shift
-  unshare -m --propagation private bash -s "$image" "$plan" "$@" <<'INNER'
+  unshare -m --propagation private bash -s "$image" "$plan" "$mnt" "$@" <<'INNER'
 set -euo pipefail
-image=$1 plan=$2; shift 2
-root=$(mktemp -d /tmp/berth-gpu-root.XXXXXX)
+image=$1 plan=$2 root=$3; shift 3
 mount -t squashfs -o ro,loop,nodev,nosuid "$image" "$root"
 for dir in dev tmp run usr/local/berth-nvidia; do mount -t tmpfs -o nosuid,mode=755 tmpfs "$root/$dir"; done
 mkdir -p "$root/usr/local/berth-nvidia/lib" "$root/usr/local/berth-nvidia/bin"
