@@ -28,9 +28,5 @@ void addBuildCommand(CLI::App& app, Invocation& invocation) {
 void addPushCommand(CLI::App& app, Invocation& invocation) {
   addNotImplementedCommand(app, invocation, "push", "Push an image to a registry");
 }
-void addInfoCommand(CLI::App& app, Invocation& invocation) {
-  addNotImplementedCommand(app, invocation, "info",
-                           "Show what berth finds on this host (GPUs, config)");
-}
 
 }  // namespace berth::cli
