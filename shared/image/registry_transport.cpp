@@ -146,9 +146,15 @@ Status RegistryTransport::ping(HttpSession& session, const RegistryEndpoint& end
   request.url = endpoint.baseUrl() + "/v2/";
   request.allowPlainHttpRedirects = endpoint.plainHttp;
   request.maxBodyBytes = 1 << 20;
-  BERTH_ASSIGN(HttpResponse response,
-               performWithRetries(session, request, nullptr,
-                                  fmt::format("cannot reach registry {}", endpoint.host)));
+  auto pinged = performWithRetries(session, request, nullptr,
+                                   fmt::format("cannot reach registry {}", endpoint.host));
+  if (!pinged.ok() && !endpoint.plainHttp &&
+      pinged.error().message().find("SSL") != std::string::npos)
+    return Error(
+        fmt::format("{} (if {} serves plain HTTP, mark it insecure: "
+                    "BERTH_INSECURE_REGISTRIES={})",
+                    pinged.error().message(), endpoint.host, endpoint.host));
+  BERTH_ASSIGN(HttpResponse response, std::move(pinged));
   std::optional<AuthChallenge> challenge;
   if (response.status == 401) {
     BERTH_ASSIGN(auto challenges, parseWwwAuthenticate(response.header("www-authenticate"))
