@@ -20,7 +20,10 @@ reg=$BERTH_TEST_REGISTRY
 auth=$BERTH_TEST_AUTH_REGISTRY
 work=$(mktemp -d /tmp/berth-registry-test.XXXXXX)
 proxy_pid=
-cleanup() { [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null; rm -rf "$work"; }
+cleanup() {
+  if [ -n "$proxy_pid" ]; then kill "$proxy_pid" 2>/dev/null; wait "$proxy_pid" 2>/dev/null; fi
+  rm -rf "$work"
+}
 trap cleanup EXIT
 export XDG_CONFIG_HOME=$work/xdg HOME=$work/home
 mkdir -p "$HOME"
@@ -54,7 +57,9 @@ check_fetched() {  # DIR
 start_proxy() {  # ARGS... (listens on $proxy_addr, forwards to $reg)
   [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null && wait "$proxy_pid" 2>/dev/null || true
   proxy_addr=127.0.0.1:$(testbed_free_port)
-  innetns python3 "$proxy_script" --listen "$proxy_addr" --upstream "$reg" "$@" 2>"$work/proxy.log" &
+  # nsenter execs python (no fork, no subshell), so $! is the proxy itself.
+  nsenter --net="/run/netns/$BERTH_NETNS" -- python3 "$proxy_script" --listen "$proxy_addr" \
+    --upstream "$reg" "$@" </dev/null >/dev/null 2>"$work/proxy.log" &
   proxy_pid=$!
   for _ in $(seq 50); do innetns bash -c "exec 3<>/dev/tcp/${proxy_addr/:/\/}" 2>/dev/null && break; sleep 0.1; done
   insecure=$reg,$auth,$proxy_addr
@@ -145,6 +150,13 @@ start_proxy --fault corrupt
 expect_error "digest mismatch: expected sha256:" --dir "$work/corrupt" "$proxy_addr/tiny:latest"
 start_proxy --fault truncate-always
 expect_error "truncated blob" --dir "$work/trunca" "$proxy_addr/tiny:latest"
+
+echo "== mirrors: tried first, the registry itself when they fail"
+start_proxy
+expect_ok --mirror "$reg=http://$proxy_addr" --dir "$work/mirror" "$reg/tiny:latest" && check_fetched "$work/mirror"
+grep -q 'GET /v2/tiny/manifests/latest 200' "$work/proxy.log" || fail "the mirror was not used"
+grep -q 'GET /v2/tiny/blobs/' "$work/proxy.log" || fail "blobs did not come from the mirror"
+expect_ok --mirror "$reg=http://$dead" --dir "$work/mirror2" "$reg/tiny:latest" && check_fetched "$work/mirror2"
 
 echo "== blobs already present are not downloaded again"
 start_proxy
