@@ -13,14 +13,6 @@ void addCacheCommand(CLI::App& app, Invocation& invocation) {
 void addLoginCommand(CLI::App& app, Invocation& invocation) {
   addNotImplementedCommand(app, invocation, "login", "Store credentials for a registry");
 }
-void addRunCommands(CLI::App& app, Invocation& invocation) {
-  addNotImplementedCommand(app, invocation, "run", "Run an image's entrypoint/command");
-  addNotImplementedCommand(app, invocation, "exec", "Run a command inside an image");
-  addNotImplementedCommand(app, invocation, "shell", "Start an interactive shell inside an image");
-}
-void addInspectCommand(CLI::App& app, Invocation& invocation) {
-  addNotImplementedCommand(app, invocation, "inspect", "Show an image's metadata");
-}
 void addBuildCommand(CLI::App& app, Invocation& invocation) {
   addNotImplementedCommand(app, invocation, "build",
                            "Build an image from a definition file or Dockerfile");
