@@ -154,8 +154,8 @@ Result<MountPlan> buildMountPlan(const PlanInputs& in) {
   addBinds(in.config.defaultBinds, "site bind");
   addBinds(in.options.binds, "--bind");
   for (const auto& op : plan.ops)
-    if (op.kind == MountOpKind::kBind && op.source.front() != '/')
-      return Error(fmt::format("{}: the source must be an absolute path", op.origin));
+    if (op.kind == MountOpKind::kBind && (op.source.front() != '/' || op.target.front() != '/'))
+      return Error(fmt::format("{}: paths must be absolute", op.origin));
   if (!in.hostCwd.empty())
     plan.hostCwdInside = containerPathOf(in.hostCwd, plan.ops);
   return plan;

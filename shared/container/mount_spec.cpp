@@ -34,7 +34,9 @@ Result<MountSpec> parseMountSpec(std::string_view text) {
   }
   if (fields.size() == 2 && (fields[1] == "ro" || fields[1] == "rw"))
     return fail("destination missing before the option (write SRC:DST:ro)");
-  if (spec.destination.front() != '/')
+  // A relative source with no destination is fine: resolveSources makes both absolute.
+  bool defaulted = fields.size() < 2 || fields[1].empty();
+  if (spec.destination.front() != '/' && !(defaulted && spec.source.front() != '/'))
     return fail("the destination must be an absolute path");
   if (hasDotDot(spec.destination))
     return fail("`..` is not allowed in the destination");
