@@ -161,16 +161,20 @@ Result<int> runContainer(const RunArgs& args) {
 
 void addCommonOptions(CLI::App* command, RunArgs& args) {
   command->add_option("-B,--bind", args.binds,
-                      "Bind SRC[:DST[:ro|rw]] (comma-separated, repeatable)");
+                      "Bind SRC[:DST[:ro|rw]] (comma-separated, repeatable)")
+      ->allow_extra_args(false);
   command->add_flag("-w,--writable-tmpfs", args.writable,
                     "Make the image writable; changes go to a tmpfs and vanish at exit");
   command->add_option("--overlay-size", args.overlaySize, "Size of that tmpfs (e.g. 2g)");
   command->add_flag("-c,--contain", args.contain, "Private /tmp, /var/tmp and a minimal /dev");
   command->add_flag("--no-home", args.noHome, "Do not bind the home directory");
   command->add_flag("-e,--cleanenv", args.cleanEnv, "Pass no host terminal variables");
-  command->add_option("--env", args.envs, "Set NAME=VALUE inside (repeatable)");
-  command->add_option("--env-file", args.envFiles, "Read NAME=VALUE lines from a file");
-  command->add_option("--host-env", args.hostEnv, "Pass host variable NAME (repeatable)");
+  command->add_option("--env", args.envs, "Set NAME=VALUE inside (repeatable)")
+      ->allow_extra_args(false);
+  command->add_option("--env-file", args.envFiles, "Read NAME=VALUE lines from a file")
+      ->allow_extra_args(false);
+  command->add_option("--host-env", args.hostEnv, "Pass host variable NAME (repeatable)")
+      ->allow_extra_args(false);
   command->add_option("--pwd", args.pwd, "Working directory inside the container");
   command->add_flag("--sandbox", args.sandbox, "IMAGE is a directory (sandbox image)");
   command->add_option("--as-user", args.asUser,

@@ -65,7 +65,13 @@ JSON
 # Fails when a test left a mount of ours or a loop device behind.
 check_no_leaks() {
   sleep 0.2
-  if grep -E 'berth|squashfuse' /proc/self/mountinfo; then fail "mounts left behind"; fi
+  # Our mounts carry these sources (tmpfs "berth", overlay "berth-root", FUSE "berth-image").
+  if grep -E ' - (tmpfs berth|overlay berth-root|fuse\.squashfuse berth-image) ' /proc/self/mountinfo; then
+    fail "mounts left behind"
+  fi
+  if pgrep -x squashfuse_ll >/dev/null && pgrep -a -x squashfuse_ll | grep -q /dev/fd/; then
+    fail "squashfuse_ll left running"
+  fi
   if losetup -a | grep -F "$IMG"; then fail "loop device left attached"; fi
 }
 
