@@ -131,6 +131,8 @@ Result<int> runContainer(const RunArgs& args) {
   CommandRequest request;
   request.mode = args.mode;
   request.args = args.args;
+  if (!request.args.empty() && request.args.front() == "--")
+    request.args.erase(request.args.begin());
   request.entrypoint = args.entrypoint;
   request.shell = args.shell.empty() ? "/bin/bash" : args.shell;
   LaunchSpec spec;
@@ -160,8 +162,8 @@ Result<int> runContainer(const RunArgs& args) {
 }
 
 void addCommonOptions(CLI::App* command, RunArgs& args) {
-  command->add_option("-B,--bind", args.binds,
-                      "Bind SRC[:DST[:ro|rw]] (comma-separated, repeatable)")
+  command
+      ->add_option("-B,--bind", args.binds, "Bind SRC[:DST[:ro|rw]] (comma-separated, repeatable)")
       ->allow_extra_args(false);
   command->add_flag("-w,--writable-tmpfs", args.writable,
                     "Make the image writable; changes go to a tmpfs and vanish at exit");
@@ -182,7 +184,8 @@ void addCommonOptions(CLI::App* command, RunArgs& args) {
   command->add_option("image", args.image, "Squashfs image file, sandbox directory or reference")
       ->required();
   // Everything after IMAGE belongs to the container's command, options included.
-  command->prefix_command();
+  command->add_option("args", args.args, "Command and arguments");
+  command->positionals_at_end();
   command->footer("Everything after IMAGE is the command and its arguments.");
 }
 
@@ -207,10 +210,8 @@ void addRunCommands(CLI::App& app, Invocation& invocation) {
           "Replace the image's ENTRYPOINT (\"\" clears it)");
     if (mode.mode == LaunchMode::kShell)
       command->add_option("-s,--shell", args.shell, "Shell to start (default /bin/bash, /bin/sh)");
-    command->callback([&invocation, command, launch = mode.mode] {
+    command->callback([&invocation, launch = mode.mode] {
       args.mode = launch;
-      for (const auto& extra : command->remaining())
-        args.args.push_back(extra);
       invocation.action = [] { return runContainer(args); };
     });
   }

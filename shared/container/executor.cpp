@@ -286,16 +286,13 @@ Result<sys::ChildProcess> executeMountPlan(const MountPlan& plan, const sys::Ide
         mounts.push(staging.root() / op.target.substr(1));
         break;
       }
-      case MountOpKind::kTmpfs:
-      case MountOpKind::kDevPts: {
+      case MountOpKind::kTmpfs: {
         BERTH_ASSIGN(UniqueFd target,
                      mountPoint(rootFd.get(), creatable, op, sys::NodeKind::kDirectory, plan));
         if (!target)
           continue;
-        bool pts = op.kind == MountOpKind::kDevPts;
-        BERTH_TRY(sys::mountFilesystem(pts ? "devpts" : "tmpfs", sys::fdPath(target.get()),
-                                       pts ? "devpts" : "tmpfs",
-                                       MS_NOSUID | MS_NODEV | (pts ? MS_NOEXEC : 0), op.data)
+        BERTH_TRY(sys::mountFilesystem("tmpfs", sys::fdPath(target.get()), "tmpfs",
+                                       MS_NOSUID | MS_NODEV, op.data)
                       .withContext(op.origin));
         mounts.push(staging.root() / op.target.substr(1));
         struct stat st {};

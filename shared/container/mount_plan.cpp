@@ -64,11 +64,11 @@ std::vector<MountOp> systemMounts(bool contain, const RuntimeConfig& config) {
       op.recursive = false;
       ops.push_back(op);
     }
-    MountOp pts;
-    pts.kind = MountOpKind::kDevPts;
-    pts.target = "/dev/pts";
-    pts.data = "newinstance,ptmxmode=0666,mode=0620";
-    pts.origin = "/dev/pts";
+    // The host's devpts: the terminal the user started berth from stays a named tty inside
+    // (a new devpts instance would not contain it).
+    MountOp pts = hostBind("/dev/pts", "/dev/pts");
+    pts.allowDevices = true;
+    pts.recursive = false;
     ops.push_back(pts);
     for (const auto& [link, text] : kDevSymlinks) {
       MountOp op;

@@ -63,10 +63,17 @@ TEST_CASE("mount spec lists and relative sources") {
 
 TEST_CASE("environment: image env, launcher passthrough, host PATH never, named host wins") {
   EnvList image{"PATH=/opt/bin:/bin", "LANG=C.UTF-8", "FOO=image"};
-  EnvList host{"PATH=/host/bin",         "LD_LIBRARY_PATH=/host/lib", "LD_PRELOAD=/evil.so",
-               "SLURM_PROCID=3",         "PMIX_RANK=3",               "PMI_FD=5",
-               "OMPI_COMM_WORLD_RANK=3", "TERM=xterm",                "SECRET=host",
-               "FOO=host",               "HOME=/host/home"};
+  EnvList host{"PATH=/host/bin",
+               "LD_LIBRARY_PATH=/host/lib",
+               "LD_PRELOAD=/evil.so",
+               "SLURM_PROCID=3",
+               "PMIX_RANK=3",
+               "PMI_FD=5",
+               "OMPI_COMM_WORLD_RANK=3",
+               "TERM=xterm",
+               "SECRET=host",
+               "FOO=host",
+               "HOME=/host/home"};
   EnvironmentOptions options;
   options.home = "/home/u";
   options.user = "u";
@@ -99,14 +106,15 @@ TEST_CASE("environment: image env, launcher passthrough, host PATH never, named 
   CHECK(value("SECRET") == "host");
   CHECK(value("MISSING") == "<unset>");
   CHECK(value("NEW") == "1");
-  CHECK(value("TERM") == "<unset>");       // --cleanenv drops session variables
-  CHECK(value("SLURM_PROCID") == "3");     // ... but never the launcher's
+  CHECK(value("TERM") == "<unset>");    // --cleanenv drops session variables
+  CHECK(value("SLURM_PROCID") == "3");  // ... but never the launcher's
 }
 
 TEST_CASE("environment: default PATH when the image has none") {
   auto env = containerEnvironment({}, {"PATH=/host"}, {});
   REQUIRE(findEnv(env, "PATH"));
-  CHECK(*findEnv(env, "PATH") == "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  CHECK(*findEnv(env, "PATH") ==
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
   CHECK(findEnv(env, "HOME") == nullptr);
 }
 
@@ -193,11 +201,13 @@ TEST_CASE("passwd and group: the user's entries added to the image's files") {
   user.home = "/home/alice";
   user.shell = "/bin/zsh";
   user.groupName = "alice";
-  std::string imagePasswd = "root:x:0:0:root:/root:/bin/sh\nalice:x:5:5::/:/bin/false\n"
-                            "other:x:1001:1001::/:/bin/sh\nbin:x:2:2::/:/bin/sh";
+  std::string imagePasswd =
+      "root:x:0:0:root:/root:/bin/sh\nalice:x:5:5::/:/bin/false\n"
+      "other:x:1001:1001::/:/bin/sh\nbin:x:2:2::/:/bin/sh";
   std::string passwd = mergePasswd(imagePasswd, user, false);
-  CHECK(passwd == "root:x:0:0:root:/root:/bin/sh\nbin:x:2:2::/:/bin/sh\n"
-                  "alice:x:1001:1001:Alice  A:/home/alice:/bin/sh\n");
+  CHECK(passwd ==
+        "root:x:0:0:root:/root:/bin/sh\nbin:x:2:2::/:/bin/sh\n"
+        "alice:x:1001:1001:Alice  A:/home/alice:/bin/sh\n");
   CHECK(mergePasswd("", user, true) == "alice:x:1001:1001:Alice  A:/home/alice:/bin/zsh\n");
 
   CHECK(mergeGroup("root:x:0:\n", user) == "root:x:0:\nalice:x:1001:alice\n");
