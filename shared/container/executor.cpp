@@ -43,12 +43,22 @@ class MountStack {
   bool committed_ = false;
 };
 
-// A bind source opened before anything is mounted (the staging area may hide host paths).
+// A bind source opened and cloned before anything is mounted: the staging area may be mounted
+// over a host path that is also bound (unprivileged mode stages in /tmp), and a clone taken
+// later would carry it along as a sub-mount.
 struct OpenedSource {
   UniqueFd fd;
+  UniqueFd tree;  // the detached copy that gets attached
   bool isDirectory = false;
   bool present = true;
 };
+
+sys::MountAttributes bindAttributes(const MountOp& op) {
+  sys::MountAttributes attributes;
+  attributes.readOnly = op.readOnly;
+  attributes.noDev = !op.allowDevices;
+  return attributes;
+}
 
 Result<OpenedSource> openSource(const MountOp& op, const sys::Identity& user) {
   std::optional<sys::FsIdentityScope> scope;
@@ -74,6 +84,8 @@ Result<OpenedSource> openSource(const MountOp& op, const sys::Identity& user) {
   if (op.checkAsUser && ::faccessat(source.fd.get(), "", R_OK | (source.isDirectory ? X_OK : 0),
                                     AT_EMPTY_PATH | AT_EACCESS) != 0)
     return errnoError(fmt::format("{}: source `{}`", op.origin, op.source));
+  BERTH_ASSIGN(source.tree, sys::cloneTree(source.fd.get(), op.recursive, bindAttributes(op))
+                                .withContext(fmt::format("{}: `{}`", op.origin, op.source)));
   return source;
 }
 
@@ -131,12 +143,6 @@ Result<UniqueFd> mountPoint(int rootFd, const CreatableDevices& creatable, const
   return std::move(created).withContext(op.origin);
 }
 
-sys::MountAttributes bindAttributes(const MountOp& op) {
-  sys::MountAttributes attributes;
-  attributes.readOnly = op.readOnly;
-  attributes.noDev = !op.allowDevices;
-  return attributes;
-}
 
 struct Staging {
   fs::path dir;
@@ -153,15 +159,15 @@ Status makeDir(const fs::path& path, mode_t mode) {
   return okStatus();
 }
 
-// Mounts the image read-only on staging.lower().
+// Mounts the image read-only on staging.lower(); `imageFd` is the squashfs file, or the
+// detached clone of a sandbox directory.
 Status mountImage(const MountPlan& plan, const Staging& staging, int imageFd, MountStack& mounts,
                   sys::ChildProcess& server) {
   if (plan.image.kind == ImageKind::kDirectory) {
-    BERTH_ASSIGN(UniqueFd tree, sys::cloneTree(imageFd, true, {.readOnly = true}));
     UniqueFd lowerFd(::open(staging.lower().c_str(), O_PATH | O_CLOEXEC));
     if (!lowerFd)
       return errnoError("open staging directory");
-    BERTH_TRY(sys::attachMount(tree.get(), lowerFd.get()).withContext("mount sandbox image"));
+    BERTH_TRY(sys::attachMount(imageFd, lowerFd.get()).withContext("mount sandbox image"));
     mounts.push(staging.lower());
     return okStatus();
   }
@@ -235,6 +241,10 @@ Result<sys::ChildProcess> executeMountPlan(const MountPlan& plan, const sys::Ide
     if (!imageFd)
       return errnoError(fmt::format("open image `{}`", plan.image.path.string()));
   }
+  if (plan.image.kind == ImageKind::kDirectory) {
+    // A sandbox directory is used through a read-only clone of it, taken now (see OpenedSource).
+    BERTH_ASSIGN(imageFd, sys::cloneTree(imageFd.get(), true, {.readOnly = true}));
+  }
   std::vector<OpenedSource> sources(plan.ops.size());
   for (size_t i = 0; i < plan.ops.size(); ++i)
     if (plan.ops[i].kind == MountOpKind::kBind) {
@@ -280,9 +290,7 @@ Result<sys::ChildProcess> executeMountPlan(const MountPlan& plan, const sys::Ide
         BERTH_ASSIGN(UniqueFd target, mountPoint(rootFd.get(), creatable, op, kind, plan));
         if (!target)
           continue;
-        BERTH_ASSIGN(UniqueFd tree,
-                     sys::cloneTree(sources[i].fd.get(), op.recursive, bindAttributes(op)));
-        BERTH_TRY(sys::attachMount(tree.get(), target.get()).withContext(op.origin));
+        BERTH_TRY(sys::attachMount(sources[i].tree.get(), target.get()).withContext(op.origin));
         mounts.push(staging.root() / op.target.substr(1));
         break;
       }
