@@ -143,7 +143,6 @@ Result<UniqueFd> mountPoint(int rootFd, const CreatableDevices& creatable, const
   return std::move(created).withContext(op.origin);
 }
 
-
 struct Staging {
   fs::path dir;
   fs::path lower() const { return dir / "lower"; }

@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -207,4 +208,45 @@ TEST_CASE("image files: a sandbox directory's /.berth, links not followed") {
   CHECK(report->config.cmd == std::vector<std::string>{"sh"});
   CHECK(inspectJson(*report).find("\"platform\": \"linux/amd64\"") != std::string::npos);
   CHECK(inspectText(*report).find("Cmd:        [\"sh\"]") != std::string::npos);
+}
+
+TEST_CASE("image files: read from a squashfs file with libsquashfs, no mount") {
+  if (std::system("command -v mksquashfs >/dev/null 2>&1") != 0)
+    return;  // squashfs-tools is a build dependency; without it there is nothing to read
+  auto dir = TempDir::create(fs::temp_directory_path(), "berth-test");
+  REQUIRE(dir.ok());
+  fs::path root = dir->path() / "root";
+  fs::create_directories(root / ".berth");
+  std::string big(300000, 'x');  // spans several data blocks
+  std::ofstream(root / ".berth/help") << big;
+  std::ofstream(root / ".berth/config.json")
+      << R"({"architecture":"amd64","config":{"Cmd":["a"]}})";
+  fs::create_symlink("config.json", root / ".berth/test");  // not read by inspect
+  fs::path image = dir->path() / "img.sqsh";
+  std::string command = "mksquashfs '" + root.string() + "' '" + image.string() +
+                        "' -comp zstd -noappend -quiet >/dev/null 2>&1";
+  REQUIRE(std::system(command.c_str()) == 0);
+  ImageLocation location{ImageKind::kSquashfs, image};
+  auto help = readImageFile(location, ".berth/help");
+  REQUIRE(help.ok());
+  REQUIRE(help->has_value());
+  CHECK(**help == big);
+  auto missing = readImageFile(location, ".berth/definition");
+  REQUIRE(missing.ok());
+  CHECK_FALSE(missing->has_value());
+  auto link = readImageFile(location, ".berth/test");
+  REQUIRE_FALSE(link.ok());
+  CHECK(link.error().message().find("not a regular file") != std::string::npos);
+  auto tooBig = readImageFile(location, ".berth/help", 1000);
+  REQUIRE_FALSE(tooBig.ok());
+  auto report = inspectImage(location);
+  REQUIRE(report.ok());
+  CHECK(report->sizeBytes == fs::file_size(image));
+  CHECK(report->config.cmd == std::vector<std::string>{"a"});
+
+  fs::path corrupt = dir->path() / "corrupt.sqsh";
+  std::ofstream(corrupt) << "hsqs" << std::string(200, '\0');
+  auto bad = readImageFile({ImageKind::kSquashfs, corrupt}, ".berth/config.json");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message().find("corrupt or not a squashfs image") != std::string::npos);
 }
