@@ -24,7 +24,7 @@ I=$work/img.sqsh
 expect_eq "$(as_user "$B" exec "$I" cat /etc/image-marker)" "image-only file" "image file"
 expect_eq "$(as_user "$B" exec "$I" id -un)" berthtest "runs as the user"
 expect_eq "$(as_user "$B" exec "$I" sh -c 'grep -c "^berthtest:" /etc/passwd')" 1 "passwd entry"
-expect_eq "$(as_user "$B" exec "$I" sh -c 'grep -l squashfuse_ll /proc/[0-9]*/comm >/dev/null && echo served')" \
+expect_eq "$(as_user "$B" exec "$I" sh -c 'cat /proc/[0-9]*/comm 2>/dev/null | grep -qx squashfuse_ll && echo served')" \
   served "image served by squashfuse_ll"
 expect_eq "$(cd /tmp && as_user "$B" exec "$I" sh -c 'ls /tmp | grep -c "^upper$"')" 0 \
   "host /tmp, not the staging area"
