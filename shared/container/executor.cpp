@@ -89,11 +89,11 @@ Result<OpenedSource> openSource(const MountOp& op, const sys::Identity& user) {
   return source;
 }
 
-// The mount point for `op` inside the root, created when missing and allowed.
 // Devices of the file systems where mount points may be created: the root's overlay and the
 // tmpfs mounts the plan made (never a host directory bound earlier, such as /tmp).
 using CreatableDevices = std::vector<dev_t>;
 
+// The mount point for `op` inside the root, created when missing and allowed.
 // An empty fd: skip this mount (unprivileged mode, a system mount point the user namespace
 // cannot create because the image's directories belong to an unmapped root).
 Result<UniqueFd> mountPoint(int rootFd, const CreatableDevices& creatable, const MountOp& op,
@@ -124,18 +124,23 @@ Result<UniqueFd> mountPoint(int rootFd, const CreatableDevices& creatable, const
         "{}: destination `{}` does not exist in the read-only image (create it in the image, "
         "or use --writable-tmpfs)",
         op.origin, op.target));
-  // Create only inside the image's overlay, never on a host directory bound earlier (/tmp).
-  std::string parent = fs::path(op.target).parent_path().string();
-  BERTH_ASSIGN(UniqueFd parentFd,
-               sys::openOrCreateInRoot(rootFd, parent, sys::NodeKind::kDirectory));
+  // Create only inside the image's overlay or a tmpfs of the plan, never on a host directory
+  // bound earlier (/tmp): check the file system of the deepest existing ancestor first.
+  fs::path ancestor = fs::path(op.target).parent_path();
+  Result<UniqueFd> ancestorFd = sys::openInRoot(rootFd, ancestor.string(), O_PATH);
+  while (!ancestorFd.ok() && ancestorFd.error().errnum() == ENOENT && ancestor != "/") {
+    ancestor = ancestor.parent_path();
+    ancestorFd = sys::openInRoot(rootFd, ancestor.string(), O_PATH);
+  }
+  if (!ancestorFd.ok())
+    return std::move(ancestorFd).error().withContext(op.origin);
   struct stat st {};
-  if (::fstat(parentFd.get(), &st) != 0)
-    return errnoError(fmt::format("{}: stat `{}`", op.origin, parent));
+  if (::fstat(ancestorFd->get(), &st) != 0)
+    return errnoError(fmt::format("{}: stat `{}`", op.origin, ancestor.string()));
   if (std::find(creatable.begin(), creatable.end(), st.st_dev) == creatable.end())
     return Error(
-        fmt::format("{}: destination `{}` does not exist and its parent is not part of the "
-                    "image",
-                    op.origin, op.target));
+        fmt::format("{}: destination `{}` does not exist, and `{}` is not part of the image",
+                    op.origin, op.target, ancestor.string()));
   auto created = sys::openOrCreateInRoot(rootFd, op.target, kind);
   if (!created.ok() && plan.unprivileged && op.missing == MissingTarget::kCreate &&
       (created.error().errnum() == EACCES || created.error().errnum() == EPERM))

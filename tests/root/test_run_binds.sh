@@ -71,6 +71,14 @@ set -e
 expect_contains "$err" "goes through a symlink leading out of the image" "escaping symlink"
 [[ ! -e /root/x ]] || fail "host /root/x was created"
 [[ $(printf '%s\n' "$err" | wc -l) -eq 1 ]] || fail "more than one line: $err"
+# Mount points are never created on a host directory bound earlier (the host's /tmp).
+set +e
+err=$($BERTH exec -w -B "$work/data:/tmp/berth-nohost.$$/x" "$IMG" true 2>&1); rc=$?
+set -e
+[[ $rc -ne 0 && ! -e /tmp/berth-nohost.$$ ]] || fail "mount point created in the host's /tmp"
+expect_contains "$err" "\`/tmp\` is not part of the image" "no mount point on host dirs"
+expect_eq "$($BERTH exec -c -w -B "$work/data:/tmp/a/b" "$IMG" cat /tmp/a/b/in)" host-data \
+  "mount point created in a private tmpfs"
 # System mounts through absolute links stay inside the image too.
 expect_eq "$($BERTH exec "$IMG" readlink /abs-etc)" "/etc" "absolute link kept"
 pass "destinations stay inside the image"
