@@ -10,13 +10,6 @@ void addCacheCommand(CLI::App& app, Invocation& invocation) {
   addNotImplementedCommand(app, invocation, "cache",
                            "List, remove and garbage-collect cached images");
 }
-void addRunCommands(CLI::App& app, Invocation& invocation) {
-  addNotImplementedCommand(app, invocation, "run", "Run an image's entrypoint/command");
-  addNotImplementedCommand(app, invocation, "exec", "Run a command inside an image");
-  addNotImplementedCommand(app, invocation, "shell", "Start an interactive shell inside an image");
-}
-void addInspectCommand(CLI::App& app, Invocation& invocation) {
-  addNotImplementedCommand(app, invocation, "inspect", "Show an image's metadata");
 }
 void addBuildCommand(CLI::App& app, Invocation& invocation) {
   addNotImplementedCommand(app, invocation, "build",
