@@ -10,7 +10,6 @@ void addCacheCommand(CLI::App& app, Invocation& invocation) {
   addNotImplementedCommand(app, invocation, "cache",
                            "List, remove and garbage-collect cached images");
 }
-}
 void addBuildCommand(CLI::App& app, Invocation& invocation) {
   addNotImplementedCommand(app, invocation, "build",
                            "Build an image from a definition file or Dockerfile");
