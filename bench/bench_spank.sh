@@ -3,7 +3,8 @@
 #   1. srun -N2 -n4 --container-image=IMG true  vs  srun -N2 -n4 true   (ratio; target <= 1.15)
 #   2. 1, 4 and 16 tasks on one node (--overcommit): the container's extra time per step must
 #      not grow with the task count (one mount namespace per node, every task joins it).
-# Needs the test bed up (scripts/testbed start) and the image cached (a first run pulls it).
+# Needs the test bed up (scripts/testbed start). BENCH_IMAGE=REF measures a registry image
+# (cached after the warm-up run); the default is a busybox squashfs made here.
 #
 #   bench/bench_spank.sh [ROUNDS]      (default 10 rounds, medians reported)
 set -euo pipefail
@@ -12,13 +13,26 @@ source "$top/scripts/lib/testbed.sh"
 [ -f "$BERTH_TESTBED_ENV" ] || { echo "bench_spank: the test bed is not up" >&2; exit 1; }
 set -a; source "$BERTH_TESTBED_ENV"; set +a
 rounds=${1:-10}
-image=${BENCH_IMAGE:-$BERTH_TEST_REGISTRY/tiny:latest}
 home=$(getent passwd "$BERTH_TEST_USER" | cut -d: -f6)
+# The image: BENCH_IMAGE (a cached reference or a squashfs), else a busybox squashfs made here
+# (a cached image without any pull: what every step after the first sees).
+image=${BENCH_IMAGE:-}
+if [ -z "$image" ]; then
+  scratch=$(mktemp -d /var/tmp/bench-spank.XXXXXX)
+  trap 'rm -rf "$scratch"' EXIT
+  mkdir -p "$scratch/root"/{bin,etc,proc,sys,dev,tmp,home}
+  cp /bin/busybox "$scratch/root/bin/"
+  for applet in sh true; do ln -s busybox "$scratch/root/bin/$applet"; done
+  mksquashfs "$scratch/root" "$scratch/busybox.sqsh" -quiet -no-progress -all-root >/dev/null
+  chmod 0755 "$scratch" && chmod 0644 "$scratch/busybox.sqsh"
+  image=$scratch/busybox.sqsh
+fi
 
 run() {  # run ARGS...: one srun as the test user, its wall time in ms on stdout
   local start end
   start=$(date +%s%N)
   testbed_in_netns runuser -u "$BERTH_TEST_USER" -- env -C "$home" SLURM_CONF="$SLURM_CONF" \
+    BERTH_INSECURE_REGISTRIES="${BERTH_TEST_REGISTRY:-}" \
     srun "$@" >/dev/null 2>&1 || { echo "bench_spank: srun $* failed" >&2; exit 1; }
   end=$(date +%s%N)
   echo $(((end - start) / 1000000))

@@ -1,75 +1,92 @@
-// The real Backend over libberth. Pieces that other parts of berth provide are wired here as
-// they land: the registry client (pinDigest), the image cache (ensureImage, isCached), the
-// container runtime (buildContainer) and the squashfs writer (saveContainer).
-#include <grp.h>
-#include <pwd.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <fcntl.h>
-
-#include <cerrno>
-#include <vector>
-
+// The real Backend over libberth: the container runtime (shared/container) builds the
+// container; the image cache and the registry client (shared/image) provide the image
+// (image_provider.cpp); saving uses the converter (container_save.cpp).
 #include <fmt/format.h>
 
+#include "shared/container/container_namespace.hpp"
+#include "shared/container/mount_plan.hpp"
+#include "shared/container/mount_spec.hpp"
+#include "shared/sys/identity.hpp"
 #include "spank_plugin/container_backend.hpp"
-#include "spank_plugin/option_checks.hpp"
+#include "spank_plugin/image_provider.hpp"
 
 namespace berth::spank {
 namespace {
 
-// Whether `user` (with all their groups) may read `path`: checked in a child process that
-// takes the user's identity, so root's rights never leak to the user (slurmstepd is root).
-Status checkReadableAsUser(const std::filesystem::path& path, const UserIdentity& user) {
-  std::vector<gid_t> groups(64);
-  if (struct passwd* pw = ::getpwuid(user.uid); pw != nullptr) {
-    int count = static_cast<int>(groups.size());
-    if (::getgrouplist(pw->pw_name, user.gid, groups.data(), &count) < 0) {
-      groups.resize(count);
-      ::getgrouplist(pw->pw_name, user.gid, groups.data(), &count);
-    }
-    groups.resize(count);
-  } else {
-    groups.assign(1, user.gid);
+Result<std::vector<container::MountSpec>> mountSpecs(const std::vector<std::string>& specs) {
+  std::vector<container::MountSpec> parsed;
+  for (const std::string& spec : specs) {
+    BERTH_ASSIGN(container::MountSpec one, container::parseMountSpec(spec));
+    parsed.push_back(std::move(one));
   }
-  pid_t child = ::fork();
-  if (child < 0)
-    return errnoError("fork");
-  if (child == 0) {
-    if (::setgroups(groups.size(), groups.data()) != 0 ||
-        ::setresgid(user.gid, user.gid, user.gid) != 0 ||
-        ::setresuid(user.uid, user.uid, user.uid) != 0)
-      ::_exit(125);
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    ::_exit(fd >= 0 ? 0 : (errno & 0x7f));
+  return parsed;
+}
+
+// The runtime's settings from the site's.
+container::RuntimeConfig runtimeConfig(const config::SiteConfig& site) {
+  container::RuntimeConfig runtime;
+  runtime.overlaySize = site.writableSize;
+  runtime.mountHome = true;           // the step's choice is made in ContainerOptions::noHome
+  runtime.allowUnprivileged = false;  // slurmstepd is root
+  return runtime;
+}
+
+// Host paths bound at the same place (PMIx directories, the batch script): Slurm made them
+// for this step and user; they are not the user's choice, so they are not checked as the user.
+container::MountOp stepBind(const std::filesystem::path& path) {
+  container::MountOp op;
+  op.kind = container::MountOpKind::kBind;
+  op.source = path.string();
+  op.target = path.string();
+  op.recursive = false;
+  op.optional = true;
+  op.missing = container::MissingTarget::kCreate;
+  op.origin = fmt::format("Slurm's {}", path.string());
+  return op;
+}
+
+Result<Container> buildContainer(const config::SiteConfig& site, const ContainerRequest& request) {
+  BERTH_ASSIGN(sys::Identity user, sys::lookupIdentity(static_cast<uid_t>(request.user.uid)));
+  user.gid = static_cast<gid_t>(request.user.gid);
+  container::PlanInputs inputs;
+  inputs.image = {container::ImageKind::kSquashfs, request.imageFile};
+  BERTH_ASSIGN(inputs.options.binds, mountSpecs(request.mounts));
+  inputs.options.writable = request.writable;
+  inputs.options.noHome = !request.mountHome;
+  inputs.config = runtimeConfig(site);
+  inputs.user = user;
+  BERTH_ASSIGN(container::MountPlan plan, container::buildMountPlan(inputs));
+  for (const std::filesystem::path& path : request.hostPaths)
+    plan.ops.push_back(stepBind(path));
+  plan.persistentLayer = request.persistentUpper;
+  BERTH_ASSIGN(container::PreparedContainer prepared,
+               container::prepareContainerNamespace(plan, user));
+  Container built;
+  // Privileged mode: the helper is gone; the namespace fd is all there is to keep.
+  built.mountNamespace = UniqueFd(::dup(prepared.mountNamespace()));
+  if (!built.mountNamespace)
+    return errnoError("keep the container's namespace");
+  if (!prepared.imageConfigJson().empty()) {
+    BERTH_ASSIGN(built.config, image::parseImageConfig(prepared.imageConfigJson())
+                                   .withContext("the image's /.berth/config.json"));
   }
-  int status = 0;
-  while (::waitpid(child, &status, 0) < 0) {
-    if (errno != EINTR)
-      return errnoError("waitpid");
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) == 125)
-    return Error(fmt::format("check {} as uid {}: the check failed", path.string(), user.uid));
-  if (WEXITSTATUS(status) != 0)
-    return Error::fromErrno(WEXITSTATUS(status), path.string());
-  return okStatus();
+  built.imageFile = request.imageFile;
+  return built;
 }
 
 }  // namespace
 
 Backend makeBackend(const config::SiteConfig& site, const Logger& log) {
-  (void)log;
   Backend backend;
-  backend.ensureImage = [site](const ImageRequest& request) -> Result<std::filesystem::path> {
-    if (isImagePath(request.image)) {
-      if (!site.allowUserImages)
-        return Error("squashfs files named by path are not allowed on this site");
-      BERTH_TRY(checkReadableAsUser(request.image, request.user));
-      return std::filesystem::path(request.image);
-    }
-    return Error("registry and cached images need the image cache, not in this build yet");
+  addImageProvider(backend, site, log);
+  backend.buildContainer = [site](const ContainerRequest& request) {
+    return buildContainer(site, request);
   };
+  backend.saveContainer =
+      [site, log](const std::filesystem::path& image, const std::filesystem::path& layer,
+                  const std::filesystem::path& output, const UserIdentity& user) {
+        return saveContainer(site, image, layer, output, user, log);
+      };
   return backend;
 }
 

@@ -17,6 +17,7 @@
 #include "shared/core/result.hpp"
 #include "shared/core/unique_fd.hpp"
 #include "shared/image/metadata.hpp"
+#include "spank_plugin/spank_context.hpp"
 
 namespace berth::spank {
 
@@ -30,6 +31,7 @@ struct ImageRequest {
   std::string image;                        // as the user gave it: reference, name or path
   std::optional<std::string> pinnedDigest;  // "sha256:..." when srun pinned the tag
   UserIdentity user;                        // credentials and file access are the user's
+  GetEnv userEnvironment;                   // the job's: registry credential variables
 };
 
 // Everything the runtime needs to build one step's container on one node.

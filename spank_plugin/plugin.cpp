@@ -284,13 +284,23 @@ BERTH_EXPORT int slurm_spank_task_init(spank_t spank, int /*argc*/, char** /*arg
   });
 }
 
-BERTH_EXPORT int slurm_spank_exit(spank_t spank, int /*argc*/, char** /*argv*/) {
-  return runGuarded("exit", [&]() -> Status {
+BERTH_EXPORT int slurm_spank_task_exit(spank_t spank, int /*argc*/, char** /*argv*/) {
+  return runGuarded("task_exit", [&]() -> Status {
     if (spank_context() != S_CTX_REMOTE || !state().container)
       return berth::okStatus();
+    uint32_t localTasks = 1;
+    spank_get_item(spank, S_JOB_LOCAL_TASK_COUNT, &localTasks);
     berth::spank::Environment jobEnv = jobEnvironment(spank);
-    return berth::spank::finishStep(state(), stepInfo(spank, jobEnv),
+    return berth::spank::taskExited(state(), stepInfo(spank, jobEnv), localTasks,
                                     berth::spank::makeBackend(state().site, slurmLogger()));
+  });
+}
+
+BERTH_EXPORT int slurm_spank_exit(spank_t /*spank*/, int /*argc*/, char** /*argv*/) {
+  return runGuarded("exit", [&]() -> Status {
+    if (spank_context() != S_CTX_REMOTE)
+      return berth::okStatus();
+    return berth::spank::finishStep(state());
   });
 }
 

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <system_error>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -68,7 +69,8 @@ Status buildStepContainer(StepState& state, const NodeFacts& node, const Environ
   }
   ImageRequest imageRequest{.image = imageArgument,
                             .pinnedDigest = pinnedDigestFor(image, jobEnv.get(kPinVariable)),
-                            .user = user};
+                            .user = user,
+                            .userEnvironment = jobEnv.get};
   if (!backend.ensureImage || !backend.buildContainer)
     return Error("this build of berth has no container runtime");
   BERTH_ASSIGN(std::filesystem::path imageFile, backend.ensureImage(imageRequest));
@@ -142,25 +144,29 @@ void prepareStep(StepState& state, const NodeFacts& node, const Environment& job
   }
 }
 
-Status finishStep(StepState& state, const StepInfo& step, const Backend& backend) {
-  Status saved = okStatus();
-  if (state.saveTo && state.upperDir && state.container && step.nodeId == 0 &&
-      !state.deferredError) {
-    if (!backend.saveContainer) {
-      saved = Error("this build of berth cannot save containers");
-    } else {
-      saved = backend
-                  .saveContainer(state.container->imageFile, *state.upperDir, *state.saveTo,
-                                 {.uid = step.uid, .gid = step.gid})
-                  .withContext(fmt::format("--container-save={}", state.saveTo->string()));
-    }
-  }
+Status taskExited(StepState& state, const StepInfo& step, uint32_t localTasks,
+                  const Backend& backend) {
+  if (++state.exitedTasks < localTasks)
+    return okStatus();
+  if (!state.saveTo || !state.upperDir || !state.container || step.nodeId != 0)
+    return okStatus();
+  std::filesystem::path image = state.container->imageFile;
+  std::filesystem::path target = *std::exchange(state.saveTo, std::nullopt);
+  // Every task is gone: drop the namespace (and its overlay) before reading its layer.
+  state.container.reset();
+  if (!backend.saveContainer)
+    return Error("this build of berth cannot save containers");
+  return backend.saveContainer(image, *state.upperDir, target, {.uid = step.uid, .gid = step.gid})
+      .withContext(fmt::format("--container-save={}", target.string()));
+}
+
+Status finishStep(StepState& state) {
   state.container.reset();
   if (state.removeUpperAtExit && state.upperDir) {
     std::error_code ignored;
     std::filesystem::remove_all(*state.upperDir, ignored);
   }
-  return saved;
+  return okStatus();
 }
 
 Status cleanJob(const config::SiteConfig& site, std::string_view nodeName, uint32_t jobId) {

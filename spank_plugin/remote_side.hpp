@@ -3,7 +3,8 @@
 // error is remembered in StepState::deferredError and reported when a task starts, because a
 // failing remote init_post_opt drains the node and lets srun exit 0.
 //
-// At step end (exit), --container-save writes the container from the step's first node; at
+// When the node's last task ends, --container-save writes the container from the step's first
+// node; at
 // job end (epilog) the job's named containers on this node are removed.
 #pragma once
 
@@ -26,8 +27,14 @@ struct NodeFacts {
 void prepareStep(StepState& state, const NodeFacts& node, const Environment& jobEnv,
                  const Backend& backend, const Logger& log);
 
-// Step end in slurmstepd: --container-save from the first node; drops the namespace.
-Status finishStep(StepState& state, const StepInfo& step, const Backend& backend);
+// A task of the step ended (slurmstepd's task_exit, before srun hears of it): when it was the
+// node's last, --container-save writes the container from the step's first node, so the file
+// is there when srun returns.
+Status taskExited(StepState& state, const StepInfo& step, uint32_t localTasks,
+                  const Backend& backend);
+
+// Step end in slurmstepd: drops the namespace and a save-only layer.
+Status finishStep(StepState& state);
 
 // The node-local directory of one job's named containers: STATE_DIR/NODE/job<ID>.
 std::filesystem::path jobStateDir(const config::SiteConfig& site, std::string_view nodeName,

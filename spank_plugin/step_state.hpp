@@ -23,10 +23,13 @@ struct StepState {
   std::vector<std::string> keepFromHost;  // --container-env names
   bool runEntrypoint = false;
   std::optional<std::string> workdir;  // --container-workdir
+  std::string launchDir;               // a task's host working directory before entering
   // --container-save: where, and the upper dir that holds the changes.
   std::optional<std::filesystem::path> saveTo;
   std::optional<std::filesystem::path> upperDir;
-  bool removeUpperAtExit = false;  // a save-only upper dir (a named one stays for the job)
+  bool removeUpperAtExit = false;
+  uint32_t exitedTasks = 0;  // slurmstepd: tasks of this node that have ended  // a save-only upper
+                             // dir (a named one stays for the job)
 };
 
 }  // namespace berth::spank

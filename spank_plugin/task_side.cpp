@@ -77,17 +77,15 @@ Status enterContainer(StepState& state) {
   if (!state.container)
     return okStatus();
   // Slurm has already moved the task to the directory the user launched from, on the host.
-  std::string launchDir = currentDirectory();
+  state.launchDir = currentDirectory();
   if (::setns(state.container->mountNamespace.get(), CLONE_NEWNS) != 0)
     return errnoError("enter the container (setns)");
   // The image's programs never gain privileges (setuid files are inert on a nosuid mount
   // anyway); this also holds for everything the task starts.
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     return errnoError("set no_new_privs");
-  BERTH_ASSIGN(std::string workdir, chooseWorkdir(state.workdir, launchDir,
-                                                  state.container->config.workingDir, isDirectory));
-  if (::chdir(workdir.c_str()) != 0)
-    return errnoError(fmt::format("chdir to {} in the container", workdir));
+  // setns() left the task at the container's root; Slurm changes to the launch directory
+  // next (inside the container now) and task_init picks the final one.
   return okStatus();
 }
 
@@ -95,6 +93,10 @@ Status prepareTaskEnvironment(const StepState& state, const Environment& taskEnv
                               const std::vector<std::string>& argv) {
   if (!state.container)
     return okStatus();
+  BERTH_ASSIGN(std::string workdir, chooseWorkdir(state.workdir, state.launchDir,
+                                                  state.container->config.workingDir, isDirectory));
+  if (::chdir(workdir.c_str()) != 0)
+    return errnoError(fmt::format("chdir to {} in the container", workdir));
   std::vector<std::string> host = taskEnv.all();
   EnvironmentChanges changes =
       taskEnvironmentChanges(host, state.container->config.env, state.keepFromHost);
@@ -103,13 +105,6 @@ Status prepareTaskEnvironment(const StepState& state, const Environment& taskEnv
   for (const auto& [name, value] : changes.set)
     BERTH_TRY(taskEnv.set(name, value));
 
-  const auto& entrypoint = state.container->config.entrypoint;
-  if (!state.runEntrypoint || entrypoint.empty())
-    return okStatus();
-  // Slurm would exec argv itself; exec ENTRYPOINT + argv instead, in this same task process
-  // (same pid: Slurm's tracking, signals and accounting are unchanged).
-  std::vector<std::string> command = entrypointCommand(entrypoint, argv);
-  std::vector<std::string> environment = applyEnvironmentChanges(host, changes);
   std::string path;
   for (const auto& [name, value] : changes.set) {
     if (name == "PATH")
@@ -117,6 +112,22 @@ Status prepareTaskEnvironment(const StepState& state, const Environment& taskEnv
   }
   if (path.empty())
     path = taskEnv.get("PATH").value_or("/usr/bin:/bin");
+
+  const auto& entrypoint = state.container->config.entrypoint;
+  if (!state.runEntrypoint || entrypoint.empty()) {
+    // Slurm execs the command next; a command missing from the image gets a clear line here
+    // rather than Slurm's bare "execve(): No such file or directory".
+    bool found = argv.empty() || (argv[0].find('/') != std::string::npos
+                                      ? isExecutableFile(argv[0])
+                                      : findInPath(argv[0], path, isExecutableFile).has_value());
+    if (!found)
+      return Error(fmt::format("command `{}` not found in the container (PATH={})", argv[0], path));
+    return okStatus();
+  }
+  // Slurm would exec argv itself; exec ENTRYPOINT + argv instead, in this same task process
+  // (same pid: Slurm's tracking, signals and accounting are unchanged).
+  std::vector<std::string> command = entrypointCommand(entrypoint, argv);
+  std::vector<std::string> environment = applyEnvironmentChanges(host, changes);
   std::optional<std::string> program = findInPath(command[0], path, isExecutableFile);
   if (!program)
     return Error(

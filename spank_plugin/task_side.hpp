@@ -1,8 +1,9 @@
 // Each task of a containerized step, in the forked task process:
 //   task_init_privileged (root): report a deferred error, setns() into the step's mount
-//     namespace, chdir to the working directory inside;
-//   task_init (the user, just before Slurm execs the command): the container's environment,
-//     and the image's entrypoint when asked for (exec'd here, with the command as arguments).
+//     namespace, no_new_privs;
+//   task_init (the user, just before Slurm execs the command): chdir to the working directory
+//     (Slurm changes directory between the two callbacks), the container's environment, and
+//     the image's entrypoint when asked for (exec'd here, with the command as arguments).
 // Slurm then execs the command itself, looking it up in the container's PATH.
 #pragma once
 

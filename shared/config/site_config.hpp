@@ -27,7 +27,7 @@ struct RegistryMirror {
 
 struct SiteConfig {
   // Where images live (site-wide, often on a shared filesystem; written only by berth as root).
-  std::filesystem::path imageCache = "/var/lib/berth/images";
+  std::filesystem::path imageCache = "/var/cache/berth";
   // Node-local state of running containers (named containers, per job); keyed by node name.
   std::filesystem::path stateDir = "/run/berth-containers";
   // Binds added to every container, in --container-mounts syntax (SRC[:DST[:FLAGS]]).

@@ -50,6 +50,10 @@ struct MountPlan {
   bool unprivileged = false;  // user namespace + squashfuse instead of loop device
   std::filesystem::path squashfuse;
   std::filesystem::path stagingDir;
+  // When set, the overlay's upper and work directories are DIR/upper and DIR/work on the host
+  // (kept after the container: SPANK named containers, --container-save) instead of in the
+  // staging tmpfs.
+  std::optional<std::filesystem::path> persistentLayer;
   std::vector<MountOp> ops;  // in order, once the root is assembled
   // Where the command starts when the host's current directory is visible inside (bound).
   std::optional<std::string> hostCwdInside;

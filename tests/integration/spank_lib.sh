@@ -33,13 +33,16 @@ as_user() {
   local rc=0
   testbed_in_netns runuser -u "$BERTH_TEST_USER" -- env -C "$SPANK_WORK" \
     HOME="$TEST_HOME" SLURM_CONF="$SLURM_CONF" OMPI_MCA_btl_tcp_if_include=lo \
+    BERTH_INSECURE_REGISTRIES="$BERTH_TEST_REGISTRY,${BERTH_TEST_AUTH_REGISTRY:-}" \
     "$@" >"$OUT" 2>"$ERR" </dev/null || rc=$?
   return $rc
 }
 
 # as_user_ok CMD...: as_user, failing the test (with stderr shown) when CMD fails.
 as_user_ok() {
-  as_user "$@" || { cat "$ERR" >&2; fail "exit $?: $*"; }
+  local rc=0
+  as_user "$@" || rc=$?
+  [ $rc = 0 ] || { show; fail "exit $rc: $*"; }
 }
 
 show() { echo "--- stdout"; cat "$OUT"; echo "--- stderr"; cat "$ERR"; } >&2
@@ -63,25 +66,40 @@ nodes_in_service() {
   fi
 }
 
-# The kernel objects a container may leave behind, counted in the host's mount namespace and
-# in the slurmds' (the test bed may run them in their own).
+# The kernel objects and processes a container may leave behind: loop devices of images,
+# squashfs/overlay mounts in any mount namespace, and processes of the test bed's nodes
+# (slurmstepd, its helpers, squashfuse) once no job runs.
 leftovers() {
-  local loops mounts helpers
-  loops=$(losetup -a 2>/dev/null | grep -c 'berth\|\.sqsh\|images' || true)
-  mounts=$(cat /proc/*/mountinfo 2>/dev/null | grep -E ' - (squashfs|overlay|fuse.squashfuse) ' |
+  local loops mounts helpers pid
+  loops=$(losetup -a 2>/dev/null | grep -c '\.sqsh\|berth' || true)
+  mounts=$(cat /proc/[0-9]*/mountinfo 2>/dev/null | grep -E ' - (squashfs|overlay|fuse.squashfuse) ' |
     awk '{print $5}' | sort -u | grep -c . || true)
-  helpers=$(pgrep -c -f 'berth-container-helper|berth: container helper' || true)
-  echo "$loops $mounts $helpers"
+  helpers=0
+  for pid in $(ip netns pids "$BERTH_NETNS" 2>/dev/null); do
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -Eq '^(slurmstepd|squashfuse)' &&
+      helpers=$((helpers + 1))
+  done
+  echo "loops=$loops mounts=$mounts processes=$helpers"
 }
 LEFTOVERS_BEFORE=$(leftovers)
+# True when no count in `leftovers` grew since LEFTOVERS_BEFORE (other engineers' tests on
+# this machine may mount and unmount things meanwhile: only growth is ours).
+_no_growth() {
+  local before=$1 now=$2 field b n
+  for field in loops mounts processes; do
+    b=$(grep -o "$field=[0-9]*" <<<"$before" | cut -d= -f2)
+    n=$(grep -o "$field=[0-9]*" <<<"$now" | cut -d= -f2)
+    [ "$n" -le "$b" ] || return 1
+  done
+}
 no_leftovers() {
   local now=""
-  for _ in 1 2 3 4 5 6 7 8 9 10; do  # loop devices autoclear asynchronously
+  for _ in $(seq 20); do  # jobs end and loop devices autoclear asynchronously
     now=$(leftovers)
-    [ "$now" = "$LEFTOVERS_BEFORE" ] && return 0
+    _no_growth "$LEFTOVERS_BEFORE" "$now" && return 0
     sleep 0.5
   done
-  fail "left behind (loop devices, squashfs/overlay mounts, helper processes): before $LEFTOVERS_BEFORE, now $now"
+  fail "left behind: before $LEFTOVERS_BEFORE, now $now"
 }
 
 # expect_user_error REGEX CMD...: CMD fails, stderr has exactly one `berth:` line matching
@@ -97,4 +115,28 @@ expect_user_error() {
   nodes_in_service
   no_leftovers
   pass "error: $(grep 'berth:' "$ERR" | head -c 200)"
+}
+
+# make_image PATH [CONFIG_JSON]: a busybox squashfs at PATH (readable by the test user) whose
+# /.berth/config.json is CONFIG_JSON (an OCI image config; default: Env FOO=from-image,
+# LANG=image-lang, WorkingDir /opt).
+make_image() {
+  local out=$1
+  local config=${2:-'{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin:/usr/bin","FOO=from-image","LANG=image-lang"],"WorkingDir":"/opt"}}'}
+  local root
+  root=$(mktemp -d)
+  mkdir -p "$root"/{bin,etc,tmp,proc,sys,dev,home,opt,root,.berth,mnt/data}
+  cp /bin/busybox "$root/bin/busybox"
+  local applet
+  for applet in sh cat ls env pwd touch echo id hostname readlink test sleep grep mkdir rm true; do
+    ln -s busybox "$root/bin/$applet"
+  done
+  echo 'PRETTY_NAME="berth test busybox"' >"$root/etc/os-release"
+  # Writable for everyone (the image's files are root's: a writable container lets the user
+  # write only where the modes allow, as on the host).
+  mkdir -p "$root/scratch" && chmod 1777 "$root/scratch"
+  printf '%s\n' "$config" >"$root/.berth/config.json"
+  mksquashfs "$root" "$out" -quiet -no-progress -all-root -noappend >/dev/null
+  rm -rf "$root"
+  chmod 0644 "$out"
 }

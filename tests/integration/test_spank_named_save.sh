@@ -3,9 +3,12 @@
 # removed at job end; --container-save writes the final state, which a later job runs.
 source "$(dirname "$0")/spank_lib.sh"
 
-script='srun --container-image='"$TINY"' --container-name=keep sh -c "echo kept >/in-container"
-srun --container-image='"$TINY"' --container-name=keep cat /in-container
-srun --container-image='"$TINY"' cat /in-container 2>&1 || echo "not in an unnamed container"'
+IMG=$SPANK_WORK/test.sqsh
+make_image "$IMG"
+
+script='srun --container-image='"$IMG"' --container-name=keep sh -c "echo kept >/scratch/in-container"
+srun --container-image='"$IMG"' --container-name=keep cat /scratch/in-container
+srun --container-image='"$IMG"' cat /scratch/in-container 2>&1 || echo "not in an unnamed container"'
 as_user_ok salloc -N1 -n1 sh -c "$script"
 expect_out '^kept$' "the named container lost its file between steps"
 expect_out 'not in an unnamed container'
@@ -21,11 +24,11 @@ if find "$state_dir" -mindepth 2 -maxdepth 2 -name 'job*' 2>/dev/null | grep -q 
 fi
 pass "named containers removed at job end"
 
-as_user_ok srun -N1 -n1 --container-image="$TINY" --container-save="$SPANK_WORK/saved.sqsh" \
-  sh -c 'echo saved-state >/etc/berth-saved'
+as_user_ok srun -N1 -n1 --container-image="$IMG" --container-save="$SPANK_WORK/saved.sqsh" \
+  sh -c 'echo saved-state >/scratch/berth-saved'
 [ -s "$SPANK_WORK/saved.sqsh" ] || fail "--container-save wrote nothing"
 [ "$(stat -c %U "$SPANK_WORK/saved.sqsh")" = "$BERTH_TEST_USER" ] || fail "the saved image is not the user's"
-as_user_ok srun -N1 -n1 --container-image="$SPANK_WORK/saved.sqsh" cat /etc/berth-saved
+as_user_ok srun -N1 -n1 --container-image="$SPANK_WORK/saved.sqsh" cat /scratch/berth-saved
 expect_out '^saved-state$'
 pass "--container-save, then a job runs the saved image"
 

@@ -3,24 +3,29 @@
 # inherits the image, another image can be named.
 source "$(dirname "$0")/spank_lib.sh"
 
+IMG=$SPANK_WORK/test.sqsh
+make_image "$IMG"
+
 cat >"$SPANK_WORK/job.sh" <<JOB
 #!/bin/sh
 #SBATCH -N1 -n1
-#SBATCH --container-image=$TINY
+#SBATCH --container-image=$IMG
 #SBATCH --output=$SPANK_WORK/job.out
-test -x /bin/busybox && echo "script: in-tiny"
+grep -q "berth test busybox" /etc/os-release && echo "script: in-image"
 JOB
 chown "$BERTH_TEST_USER:" "$SPANK_WORK/job.sh"
 as_user_ok sbatch --wait "$SPANK_WORK/job.sh"
-grep -q '^script: in-tiny$' "$SPANK_WORK/job.out" || { cat "$SPANK_WORK/job.out" >&2; fail "the batch script did not run in the image"; }
+grep -q '^script: in-image$' "$SPANK_WORK/job.out" || { cat "$SPANK_WORK/job.out" >&2; fail "the batch script did not run in the image"; }
 pass "batch script in the image"
 
 # A host batch script (container given on the command line of sbatch is the same as
 # #SBATCH) whose later steps inherit the image: run the srun from a host script via salloc.
-as_user_ok salloc -N1 -n1 --container-image="$TINY" srun sh -c 'test -x /bin/busybox && echo step: in-tiny'
-expect_out '^step: in-tiny$' "a step inside the allocation did not inherit the image"
-as_user_ok salloc -N1 -n1 --container-image="$TINY" srun --container-image="$MPI_IMAGE" sh -c '. /etc/os-release; echo "step: $ID"'
-expect_out '^step: debian$' "a step naming another image did not get it"
+as_user_ok salloc -N1 -n1 --container-image="$IMG" srun sh -c 'grep -q "berth test busybox" /etc/os-release && echo step: in-image'
+expect_out '^step: in-image$' "a step inside the allocation did not inherit the image"
+OTHER=$SPANK_WORK/other.sqsh
+make_image "$OTHER" '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin","WHICH=other"]}}'
+as_user_ok salloc -N1 -n1 --container-image="$IMG" srun --container-image="$OTHER" sh -c 'echo "step: $WHICH"'
+expect_out '^step: other$' "a step naming another image did not get it"
 pass "later steps inherit the image unless they name another"
 
 # sbatch --wait fails when the containerized script fails with a user error.

@@ -43,7 +43,7 @@ TEST_CASE("plugstack arguments: none means berth.conf or defaults") {
     auto fromArg = siteConfigFromPlugstack({"config=" + other.string()}, getenv);
     REQUIRE(fromArg.ok());
     CHECK(fromArg->zstdLevel == 9);
-    CHECK(fromArg->imageCache == "/var/lib/berth/images");
+    CHECK(fromArg->imageCache == "/var/cache/berth");
   }
 }
 

@@ -22,7 +22,7 @@ std::string errorOf(const berth::Result<SiteConfig>& result) {
 TEST_CASE("site config: defaults when the file is empty or only comments") {
   auto config = parseSiteConfig("# nothing\n\n   # indented comment\n", "berth.conf");
   REQUIRE(config.ok());
-  CHECK(config->imageCache == "/var/lib/berth/images");
+  CHECK(config->imageCache == "/var/cache/berth");
   CHECK(config->mountHome);
   CHECK_FALSE(config->writable);
   CHECK_FALSE(config->entrypoint);

@@ -295,7 +295,8 @@ TEST_CASE("slurmstepd side: errors are deferred, never returned") {
     struct stat st {};
     REQUIRE(::stat(upper.c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0700);
-    REQUIRE(finishStep(state, node.step, backend).ok());
+    REQUIRE(taskExited(state, node.step, 1, backend).ok());
+    REQUIRE(finishStep(state).ok());
     CHECK(std::filesystem::exists(upper));  // kept for the job's next step
     REQUIRE(cleanJob(state.site, "n2", 12).ok());
     CHECK_FALSE(std::filesystem::exists(dir->path() / "state/n2/job12"));
@@ -315,7 +316,8 @@ TEST_CASE("slurmstepd side: errors are deferred, never returned") {
     prepareStep(state, node, jobEnv.view(), backend, messages.logger());
     REQUIRE(state.container);
     auto upper = *state.upperDir;
-    REQUIRE(finishStep(state, node.step, backend).ok());  // node 1: nothing saved
+    REQUIRE(taskExited(state, node.step, 1, backend).ok());  // node 1: nothing saved
+    REQUIRE(finishStep(state).ok());
     CHECK(saves.empty());
     CHECK_FALSE(std::filesystem::exists(upper));
 
@@ -326,8 +328,12 @@ TEST_CASE("slurmstepd side: errors are deferred, never returned") {
     NodeFacts node0 = node;
     node0.step.nodeId = 0;
     prepareStep(first, node0, jobEnv.view(), backend, messages.logger());
-    REQUIRE(finishStep(first, node0.step, backend).ok());
+    REQUIRE(taskExited(first, node0.step, 2, backend).ok());  // one of two tasks: not yet
+    CHECK(saves.empty());
+    REQUIRE(taskExited(first, node0.step, 2, backend).ok());
     CHECK(saves == std::vector<std::string>{"/cache/x.sqsh -> /home/u/out.sqsh"});
+    CHECK_FALSE(first.container);  // the namespace is dropped before its layer is read
+    REQUIRE(finishStep(first).ok());
   }
   SUBCASE("the extern step never gets a container") {
     StepState state;
