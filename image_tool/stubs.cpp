@@ -10,9 +10,6 @@ void addCacheCommand(CLI::App& app, Invocation& invocation) {
   addNotImplementedCommand(app, invocation, "cache",
                            "List, remove and garbage-collect cached images");
 }
-void addLoginCommand(CLI::App& app, Invocation& invocation) {
-  addNotImplementedCommand(app, invocation, "login", "Store credentials for a registry");
-}
 void addRunCommands(CLI::App& app, Invocation& invocation) {
   addNotImplementedCommand(app, invocation, "run", "Run an image's entrypoint/command");
   addNotImplementedCommand(app, invocation, "exec", "Run a command inside an image");

@@ -1,0 +1,46 @@
+// Image references: `[docker://][REGISTRY/]REPOSITORY[:TAG][@sha256:DIGEST]`, parsed per the
+// distribution reference grammar with Docker Hub's normalisation rules (see kDockerHubRules).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "shared/core/result.hpp"
+
+namespace berth::image {
+
+inline constexpr std::string_view kDockerHubRegistry = "docker.io";
+// The host that serves Docker Hub's registry API (docker.io itself does not).
+inline constexpr std::string_view kDockerHubApiHost = "registry-1.docker.io";
+inline constexpr std::string_view kDefaultTag = "latest";
+
+struct ImageReference {
+  std::string registry;    // "docker.io", "127.0.0.1:5000", "ghcr.io"
+  std::string repository;  // "library/ubuntu"
+  std::string tag;         // "latest" when neither tag nor digest given; may be empty with a digest
+  std::string digest;      // "sha256:<64 hex>" or empty
+
+  // Normalised: "docker.io/library/ubuntu:latest[@sha256:..]".
+  std::string toString() const;
+  // host[:port] to talk to: "registry-1.docker.io" for docker.io.
+  std::string apiEndpoint() const;
+  // "docker.io/library/ubuntu" (no tag, no digest).
+  std::string name() const;
+  // The tag, or the digest when there is one: what a manifest request names.
+  std::string manifestReference() const;
+
+  bool operator==(const ImageReference&) const = default;
+};
+
+// Accepts a "docker://" prefix or none. Docker Hub rules: `ubuntu` is
+// docker.io/library/ubuntu:latest, `user/repo` is docker.io/user/repo, index.docker.io is
+// docker.io; the first component is a registry only if it has '.' or ':' or is "localhost".
+// Errors read: invalid image reference `TEXT`: REASON.
+Result<ImageReference> parseImageReference(std::string_view text);
+
+// The registry part alone, normalised the same way ("index.docker.io" -> "docker.io"); used for
+// `berth login REGISTRY` and credential lookups. Accepts "https://host/..." forms as Docker's
+// config.json stores them.
+Result<std::string> normalizeRegistryName(std::string_view text);
+
+}  // namespace berth::image

@@ -1,0 +1,267 @@
+#include "shared/image/registry_transport.hpp"
+
+#include <algorithm>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "shared/core/strings.hpp"
+
+namespace berth::image {
+
+namespace {
+
+constexpr std::string_view kInsecureVar = "BERTH_INSECURE_REGISTRIES";
+constexpr std::chrono::milliseconds kMaxBackoff{30000};
+
+// Statuses worth another try: the registry is overloaded or failing for now.
+bool isTransientStatus(long status) {
+  return status == 429 || status == 502 || status == 503 || status == 504 || status == 500;
+}
+
+std::string authKey(const RegistryEndpoint& endpoint, const ImageReference& ref) {
+  return endpoint.host + " " + ref.repository;
+}
+
+}  // namespace
+
+std::string RegistryEndpoint::baseUrl() const {
+  return fmt::format("{}://{}", plainHttp ? "http" : "https", host);
+}
+
+std::set<std::string> insecureRegistrySet(const std::vector<std::string>& configured,
+                                          const EnvLookup& env) {
+  std::set<std::string> out;
+  std::vector<std::string> all = configured;
+  if (auto value = env(kInsecureVar)) {
+    for (const std::string& item : split(*value, ','))
+      all.push_back(item);
+  }
+  for (const std::string& item : all) {
+    if (trim(item).empty())
+      continue;
+    if (auto name = normalizeRegistryName(item); name.ok())
+      out.insert(*name);
+  }
+  return out;
+}
+
+std::string registryErrorMessage(std::string_view body) {
+  auto doc = nlohmann::json::parse(body, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object())
+    return {};
+  auto errors = doc.find("errors");
+  if (errors == doc.end() || !errors->is_array() || errors->empty())
+    return {};
+  const auto& first = (*errors)[0];
+  if (!first.is_object())
+    return {};
+  auto message = first.find("message");
+  if (message != first.end() && message->is_string() && !message->get<std::string>().empty())
+    return message->get<std::string>();
+  auto code = first.find("code");
+  if (code != first.end() && code->is_string())
+    return code->get<std::string>();
+  return {};
+}
+
+RegistryTransport::RegistryTransport(TransportOptions options, CredentialStore credentials,
+                                     Logger log)
+    : options_(std::move(options)), credentials_(std::move(credentials)), log_(std::move(log)) {}
+
+std::vector<RegistryEndpoint> RegistryTransport::endpoints(const ImageReference& ref) const {
+  std::vector<RegistryEndpoint> out;
+  if (auto it = options_.mirrors.find(ref.registry); it != options_.mirrors.end()) {
+    for (const std::string& mirror : it->second) {
+      std::string_view text = trim(mirror);
+      bool plain = text.starts_with("http://");
+      auto host = normalizeRegistryName(text);
+      if (!host.ok()) {
+        log_.warning("ignoring mirror `{}` of {}: {}", mirror, ref.registry,
+                     host.error().message());
+        continue;
+      }
+      plain = plain || options_.insecureRegistries.contains(*host);
+      out.push_back(RegistryEndpoint{*host, *host, plain, true});
+    }
+  }
+  std::string api = ref.apiEndpoint();
+  bool plain = options_.insecureRegistries.contains(ref.registry) ||
+               options_.insecureRegistries.contains(api);
+  out.push_back(RegistryEndpoint{api, ref.registry, plain, false});
+  return out;
+}
+
+void RegistryTransport::backoff(int attempt, const HttpResponse* response) const {
+  auto delay = options_.backoffBase * (1 << std::min(attempt, 10));
+  if (response != nullptr) {
+    // Retry-After in seconds, as registries send it with 429 and 503.
+    std::string retryAfter = response->header("retry-after");
+    if (!retryAfter.empty() && std::all_of(retryAfter.begin(), retryAfter.end(), ::isdigit))
+      delay = std::max<std::chrono::milliseconds>(
+          delay, std::chrono::seconds(std::min(std::stol(retryAfter.substr(0, 6)), 60L)));
+  }
+  std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(delay, kMaxBackoff));
+}
+
+Result<HttpResponse> RegistryTransport::performWithRetries(HttpSession& session,
+                                                           HttpRequest request,
+                                                           const BodySink& sink,
+                                                           const std::string& what) {
+  bool delivered = false;
+  BodySink tracking;
+  if (sink) {
+    tracking = [&](long status, std::string_view chunk) {
+      delivered = true;
+      return sink(status, chunk);
+    };
+  }
+  for (int attempt = 0;; ++attempt) {
+    auto response = session.perform(request, tracking);
+    bool last = attempt >= options_.retries || delivered;
+    if (!response.ok()) {
+      if (last)
+        return response.error().withContext(what);
+      log_.verbose("{}: {}; retrying", what, response.error().message());
+      backoff(attempt, nullptr);
+      continue;
+    }
+    if (isTransientStatus(response->status) && !last) {
+      log_.verbose("{}: HTTP {}; retrying", what, response->status);
+      backoff(attempt, &*response);
+      continue;
+    }
+    return response;
+  }
+}
+
+Status RegistryTransport::ping(HttpSession& session, const RegistryEndpoint& endpoint) {
+  {
+    std::lock_guard lock(mutex_);
+    if (pinged_.contains(endpoint.host))
+      return {};
+  }
+  HttpRequest request;
+  request.url = endpoint.baseUrl() + "/v2/";
+  request.allowPlainHttpRedirects = endpoint.plainHttp;
+  request.maxBodyBytes = 1 << 20;
+  BERTH_ASSIGN(HttpResponse response,
+               performWithRetries(session, request, nullptr,
+                                  fmt::format("cannot reach registry {}", endpoint.host)));
+  std::optional<AuthChallenge> challenge;
+  if (response.status == 401) {
+    BERTH_ASSIGN(auto challenges, parseWwwAuthenticate(response.header("www-authenticate"))
+                                      .withContext(fmt::format("registry {}", endpoint.host)));
+    challenge = challenges.front();
+  } else if (response.status < 200 || response.status >= 300) {
+    return Error(fmt::format("registry {} does not answer the registry API (GET /v2/: HTTP {})",
+                             endpoint.host, response.status));
+  }
+  std::lock_guard lock(mutex_);
+  pinged_[endpoint.host] = std::move(challenge);
+  return {};
+}
+
+Status RegistryTransport::authenticate(HttpSession& session, const RegistryEndpoint& endpoint,
+                                       const ImageReference& ref, const AuthChallenge& challenge) {
+  BERTH_ASSIGN(auto credentials, credentials_.lookup(endpoint.registry));
+  std::string who =
+      credentials ? fmt::format("with credentials from {}", credentials->source) : "anonymously";
+  std::string header;
+  if (challenge.scheme == "basic") {
+    if (!credentials)
+      return Error(
+          fmt::format("registry {} requires credentials (none found; see `berth login {}`)",
+                      endpoint.registry, endpoint.registry));
+    header = basicAuthorization(credentials->username, credentials->password);
+  } else if (challenge.scheme == "bearer") {
+    BERTH_ASSIGN(
+        std::string url,
+        tokenUrl(challenge, ref.repository).withContext(fmt::format("registry {}", endpoint.host)));
+    // Credentials travel in clear text only to a registry the user marked insecure.
+    if (url.starts_with("http://") && !endpoint.plainHttp)
+      return Error(fmt::format("registry {}: token realm `{}` is not https", endpoint.host, url));
+    HttpRequest request;
+    request.url = url;
+    request.maxBodyBytes = 1 << 20;
+    request.allowPlainHttpRedirects = endpoint.plainHttp;
+    if (credentials)
+      request.headers.push_back("Authorization: " +
+                                basicAuthorization(credentials->username, credentials->password));
+    BERTH_ASSIGN(
+        HttpResponse response,
+        performWithRetries(session, request, nullptr,
+                           fmt::format("cannot reach the token service of {}", endpoint.registry)));
+    if (response.status == 401 || response.status == 403)
+      return Error(
+          fmt::format("authentication {} to {} failed: wrong credentials or no access "
+                      "to {} (token service: HTTP {})",
+                      who, endpoint.registry, ref.repository, response.status));
+    if (response.status != 200)
+      return Error(
+          fmt::format("token service of {} answered HTTP {}", endpoint.registry, response.status));
+    BERTH_ASSIGN(
+        BearerToken token,
+        parseTokenResponse(response.body).withContext(fmt::format("registry {}", endpoint.host)));
+    header = "Bearer " + token.token;
+  } else {
+    return Error(fmt::format("registry {} asks for unsupported authentication scheme `{}`",
+                             endpoint.host, challenge.scheme));
+  }
+  log_.debug("authenticated {} to {} for {}", who, endpoint.host, ref.repository);
+  std::lock_guard lock(mutex_);
+  authorization_[authKey(endpoint, ref)] = std::move(header);
+  return {};
+}
+
+std::string RegistryTransport::cachedAuthorization(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  auto it = authorization_.find(key);
+  return it == authorization_.end() ? std::string() : it->second;
+}
+
+Result<HttpResponse> RegistryTransport::send(HttpSession& session, const RegistryEndpoint& endpoint,
+                                             const ImageReference& ref, HttpRequest request,
+                                             const BodySink& sink) {
+  BERTH_TRY(ping(session, endpoint));
+  std::string key = authKey(endpoint, ref);
+  std::optional<AuthChallenge> challenge;
+  {
+    std::lock_guard lock(mutex_);
+    challenge = pinged_[endpoint.host];
+  }
+  if (challenge && cachedAuthorization(key).empty())
+    BERTH_TRY(authenticate(session, endpoint, ref, *challenge));
+
+  std::string path = request.url;
+  request.url = endpoint.baseUrl() + path;
+  request.allowPlainHttpRedirects = endpoint.plainHttp;
+  std::vector<std::string> baseHeaders = request.headers;
+  for (int authAttempt = 0;; ++authAttempt) {
+    request.headers = baseHeaders;
+    if (std::string auth = cachedAuthorization(key); !auth.empty())
+      request.headers.push_back("Authorization: " + auth);
+    BERTH_ASSIGN(HttpResponse response,
+                 performWithRetries(session, request, sink,
+                                    fmt::format("cannot reach registry {}", endpoint.host)));
+    if (response.status != 401)
+      return response;
+    // A token expired, or the scope needs a new one: authenticate once more, then give up.
+    std::string header = response.header("www-authenticate");
+    if (authAttempt > 0 || header.empty()) {
+      BERTH_ASSIGN(auto credentials, credentials_.lookup(endpoint.registry));
+      return Error(
+          fmt::format("registry {} refused {} (HTTP 401 unauthorized): {}", endpoint.registry,
+                      credentials ? "the credentials from " + credentials->source
+                                  : std::string("anonymous access"),
+                      credentials ? "wrong user name or password, or no access"
+                                  : "log in with `berth login " + endpoint.registry + "`"));
+    }
+    BERTH_ASSIGN(auto challenges, parseWwwAuthenticate(header).withContext(
+                                      fmt::format("registry {}", endpoint.host)));
+    BERTH_TRY(authenticate(session, endpoint, ref, challenges.front()));
+  }
+}
+
+}  // namespace berth::image
