@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "shared/image/atomic_file.hpp"
+#include "shared/image/manifest.hpp"
 #include "shared/image/metadata.hpp"
 
 namespace berth::image {
@@ -121,9 +122,9 @@ Result<ConvertStats> convertLayers(const std::vector<LayerBlob>& bottomUp,
     const LayerBlob& blob = bottomUp[i];
     std::string name = blob.digest.empty() ? blob.path.string() : blob.digest;
     std::string context = fmt::format("{}: layer {}", where, name);
-    BERTH_ASSIGN(LayerReader reader,
-                 LayerReader::openFile(blob.path, compressionForMediaType(blob.mediaType))
-                     .withContext(context));
+    if (!blob.mediaType.empty())
+      BERTH_TRY(layerCompression(blob.mediaType).withContext(context));
+    BERTH_ASSIGN(LayerReader reader, LayerReader::openFile(blob.path).withContext(context));
     BERTH_TRY(conversion.addLayer(reader, name).withContext(context));
     if (onLayer)
       onLayer(i, bottomUp.size());

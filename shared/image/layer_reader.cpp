@@ -12,28 +12,6 @@
 namespace berth::image {
 namespace {
 
-struct MediaTypeCompression {
-  std::string_view mediaType;
-  Compression compression;
-};
-
-// Layer media types berth reads, and the compression each one announces.
-constexpr MediaTypeCompression kLayerMediaTypes[] = {
-    // OCI image-spec layers
-    {"application/vnd.oci.image.layer.v1.tar", Compression::kNone},
-    {"application/vnd.oci.image.layer.v1.tar+gzip", Compression::kGzip},
-    {"application/vnd.oci.image.layer.v1.tar+zstd", Compression::kZstd},
-    // OCI non-distributable ("foreign") layers: same bytes, other push rules
-    {"application/vnd.oci.image.layer.nondistributable.v1.tar", Compression::kNone},
-    {"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", Compression::kGzip},
-    {"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", Compression::kZstd},
-    // Docker schema2 layers (always gzip), foreign (Windows base) layers
-    {"application/vnd.docker.image.rootfs.diff.tar.gzip", Compression::kGzip},
-    {"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", Compression::kGzip},
-    // Docker `save` archives and some tools: plain tar
-    {"application/vnd.docker.image.rootfs.diff.tar", Compression::kNone},
-};
-
 EntryType entryTypeFromMode(mode_t type) {
   switch (type) {
     case AE_IFDIR:
@@ -89,14 +67,6 @@ std::string_view entryTypeName(EntryType type) {
   return "?";
 }
 
-Compression compressionForMediaType(std::string_view mediaType) {
-  for (const auto& row : kLayerMediaTypes) {
-    if (row.mediaType == mediaType)
-      return row.compression;
-  }
-  return Compression::kAuto;
-}
-
 Result<std::string> normalizeLayerPath(std::string_view raw) {
   if (raw.size() > kMaxPathLength)
     return Error(fmt::format("path of {} bytes is longer than {}", raw.size(), kMaxPathLength));
@@ -135,9 +105,7 @@ Error LayerReader::archiveError(std::string_view what) const {
                archive_errno(archive_.get()));
 }
 
-Result<LayerReader> LayerReader::openFile(const std::filesystem::path& blob, Compression) {
-  // The media type's compression is advisory: libarchive detects the filter by magic, which
-  // also copes with registries that label a gzip layer as plain tar and vice versa.
+Result<LayerReader> LayerReader::openFile(const std::filesystem::path& blob) {
   std::unique_ptr<struct archive, ArchiveDeleter> a(archive_read_new());
   if (!a)
     return Error("libarchive: out of memory");

@@ -35,12 +35,6 @@ enum class EntryType {
 
 std::string_view entryTypeName(EntryType type);
 
-// How a layer blob is compressed.
-enum class Compression { kAuto, kNone, kGzip, kZstd };
-
-// The compression a layer media type announces; kAuto for unknown types (detect by magic).
-Compression compressionForMediaType(std::string_view mediaType);
-
 struct LayerEntry {
   std::string path;  // normalised, relative, no trailing slash; "" = the root directory
   EntryType type = EntryType::kRegular;
@@ -66,8 +60,9 @@ Result<std::string> normalizeLayerPath(std::string_view raw);
 
 class LayerReader {
  public:
-  // Reads the tar stream in `blob`; compression by `hint`, or detected when kAuto.
-  static Result<LayerReader> openFile(const std::filesystem::path& blob, Compression hint);
+  // Reads the tar stream in `blob`: gzip, zstd (xz, bzip2) or plain, detected by magic (the
+  // media type table is manifest.hpp's; detection also copes with mislabelled layers).
+  static Result<LayerReader> openFile(const std::filesystem::path& blob);
   // Reads a tar stream held in memory (tests, fuzzing); the buffer must outlive the reader.
   static Result<LayerReader> openMemory(const void* data, size_t size);
   // Walks the directory tree at `root` (not following symlinks), as one layer.

@@ -29,7 +29,7 @@ std::map<std::string, Seen> readImage(const std::filesystem::path& image,
   std::string cmd =
       fmt::format("sqfs2tar --no-skip '{}' > '{}' 2>/dev/null", image.string(), tar.string());
   REQUIRE(std::system(cmd.c_str()) == 0);
-  auto reader = LayerReader::openFile(tar, Compression::kNone);
+  auto reader = LayerReader::openFile(tar);
   REQUIRE(reader.ok());
   std::map<std::string, Seen> out;
   while (true) {
