@@ -129,6 +129,7 @@ def main():
     p.add_argument("--data-mb", type=int, default=0)
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--no-features", action="store_true")
+    p.add_argument("--docker-archive", help="also write the image as a `docker save` tarball")
     args = p.parse_args()
     os.makedirs(os.path.join(args.dir, "blobs", "sha256"), exist_ok=True)
     tars = [] if args.no_features else feature_layers()
@@ -159,7 +160,25 @@ def main():
         json.dump(index, f)
     with open(os.path.join(args.dir, "oci-layout"), "w") as f:
         json.dump({"imageLayoutVersion": "1.0.0"}, f)
+    if args.docker_archive:
+        write_docker_archive(args.docker_archive, json.dumps(config).encode(), tars, args.tag)
     print(mdigest)
+
+
+def write_docker_archive(path, config, tars, tag):
+    """`docker save` layout: CONFIG.json, LAYERID/layer.tar, manifest.json (plain tars)."""
+    with tarfile.open(path, "w") as out:
+        def add(name, data):
+            out.addfile(info(name, size=len(data)), io.BytesIO(data))
+        config_name = hashlib.sha256(config).hexdigest() + ".json"
+        add(config_name, config)
+        names = []
+        for tar in tars:
+            layer_id = hashlib.sha256(tar).hexdigest()
+            names.append(f"{layer_id}/layer.tar")
+            add(names[-1], tar)
+        add("manifest.json", json.dumps([{"Config": config_name, "RepoTags": [f"synthetic:{tag}"],
+                                          "Layers": names}]).encode())
 
 
 if __name__ == "__main__":
