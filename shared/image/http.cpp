@@ -156,6 +156,10 @@ Result<HttpResponse> HttpSession::perform(const HttpRequest& request, const Body
     return Error(fmt::format("{}: response larger than {} bytes", request.url, transfer.maxBody));
   if (transfer.aborted)
     return Error(fmt::format("{}: transfer aborted", request.url));
+  if (code == CURLE_PARTIAL_FILE && response.status != 0) {
+    response.truncated = true;
+    return response;
+  }
   if (code != CURLE_OK)
     return Error(fmt::format("{}: {}", request.url, curl_easy_strerror(code)));
   return response;

@@ -31,6 +31,8 @@ struct HttpResponse {
   std::map<std::string, std::string> headers;  // names lowercased; last value wins
   std::string body;                            // empty when a sink took the body
   std::string effectiveUrl;
+  // The connection closed before the body was complete (Content-Length not reached).
+  bool truncated = false;
 
   // The header's value or "".
   std::string header(std::string_view lowercaseName) const;

@@ -23,14 +23,16 @@ namespace fs = std::filesystem;
 // Progress callbacks at most every this many bytes per blob (and at the end).
 constexpr int64_t kProgressStep = 256 << 10;
 
-Status writeAll(int fd, std::string_view data) {
+// Writes at an explicit offset: the file position never matters, even after a restart.
+Status writeAllAt(int fd, std::string_view data, int64_t offset) {
   while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
+    ssize_t n = ::pwrite(fd, data.data(), data.size(), offset);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0)
       return errnoError("write");
     data.remove_prefix(static_cast<size_t>(n));
+    offset += n;
   }
   return {};
 }
@@ -105,7 +107,7 @@ Status RegistryClient::Impl::downloadFrom(const BlobSender& send, const Descript
         tooLong = true;
         return false;
       }
-      if (Status ok = writeAll(fd.get(), chunk); !ok.ok()) {
+      if (Status ok = writeAllAt(fd.get(), chunk, written); !ok.ok()) {
         writeError = std::move(ok).error();
         return false;
       }
@@ -118,7 +120,6 @@ Status RegistryClient::Impl::downloadFrom(const BlobSender& send, const Descript
       }
       return true;
     };
-    ::lseek(fd.get(), 0, SEEK_END);
     HttpRequest request;
     request.rangeFrom = written < blob.size ? written : 0;
     if (written == blob.size && written > 0) {
@@ -131,7 +132,6 @@ Status RegistryClient::Impl::downloadFrom(const BlobSender& send, const Descript
       if (::ftruncate(fd.get(), 0) != 0)
         return errnoError(fmt::format("truncate `{}`", partial.string()));
     }
-    ::lseek(fd.get(), 0, SEEK_END);
     auto response = send(request, sink);
     if (writeError)
       return writeError->withContext(fmt::format("write `{}`", partial.string()));

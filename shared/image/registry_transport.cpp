@@ -127,7 +127,7 @@ Result<HttpResponse> RegistryTransport::performWithRetries(HttpSession& session,
       backoff(attempt, nullptr);
       continue;
     }
-    if (isTransientStatus(response->status) && !last) {
+    if ((isTransientStatus(response->status) || response->truncated) && !last) {
       log_.verbose("{}: HTTP {}; retrying", what, response->status);
       backoff(attempt, &*response);
       continue;
@@ -146,9 +146,15 @@ Status RegistryTransport::ping(HttpSession& session, const RegistryEndpoint& end
   request.url = endpoint.baseUrl() + "/v2/";
   request.allowPlainHttpRedirects = endpoint.plainHttp;
   request.maxBodyBytes = 1 << 20;
-  BERTH_ASSIGN(HttpResponse response,
-               performWithRetries(session, request, nullptr,
-                                  fmt::format("cannot reach registry {}", endpoint.host)));
+  auto pinged = performWithRetries(session, request, nullptr,
+                                   fmt::format("cannot reach registry {}", endpoint.host));
+  if (!pinged.ok() && !endpoint.plainHttp &&
+      pinged.error().message().find("SSL") != std::string::npos)
+    return Error(
+        fmt::format("{} (if {} serves plain HTTP, mark it insecure: "
+                    "BERTH_INSECURE_REGISTRIES={})",
+                    pinged.error().message(), endpoint.host, endpoint.host));
+  BERTH_ASSIGN(HttpResponse response, std::move(pinged));
   std::optional<AuthChallenge> challenge;
   if (response.status == 401) {
     BERTH_ASSIGN(auto challenges, parseWwwAuthenticate(response.header("www-authenticate"))
@@ -166,8 +172,8 @@ Status RegistryTransport::ping(HttpSession& session, const RegistryEndpoint& end
 Status RegistryTransport::authenticate(HttpSession& session, const RegistryEndpoint& endpoint,
                                        const ImageReference& ref, const AuthChallenge& challenge) {
   BERTH_ASSIGN(auto credentials, credentials_.lookup(endpoint.registry));
-  std::string who =
-      credentials ? fmt::format("with credentials from {}", credentials->source) : "anonymously";
+  std::string who = credentials ? fmt::format("the credentials from {}", credentials->source)
+                                : std::string("anonymous access");
   std::string header;
   if (challenge.scheme == "basic") {
     if (!credentials)
@@ -194,10 +200,11 @@ Status RegistryTransport::authenticate(HttpSession& session, const RegistryEndpo
         performWithRetries(session, request, nullptr,
                            fmt::format("cannot reach the token service of {}", endpoint.registry)));
     if (response.status == 401 || response.status == 403)
-      return Error(
-          fmt::format("authentication {} to {} failed: wrong credentials or no access "
-                      "to {} (token service: HTTP {})",
-                      who, endpoint.registry, ref.repository, response.status));
+      return Error(fmt::format("registry {} refused {} to {} (token service: HTTP {}): {}",
+                               endpoint.registry, who, ref.repository, response.status,
+                               credentials
+                                   ? "wrong user name or password, or no access"
+                                   : "log in with `berth login " + endpoint.registry + "`"));
     if (response.status != 200)
       return Error(
           fmt::format("token service of {} answered HTTP {}", endpoint.registry, response.status));
@@ -209,7 +216,7 @@ Status RegistryTransport::authenticate(HttpSession& session, const RegistryEndpo
     return Error(fmt::format("registry {} asks for unsupported authentication scheme `{}`",
                              endpoint.host, challenge.scheme));
   }
-  log_.debug("authenticated {} to {} for {}", who, endpoint.host, ref.repository);
+  log_.debug("authenticated to {} for {} with {}", endpoint.host, ref.repository, who);
   std::lock_guard lock(mutex_);
   authorization_[authKey(endpoint, ref)] = std::move(header);
   return {};

@@ -1,0 +1,21 @@
+// Fuzz target: image reference parsing. A reference that parses must print back to a
+// reference that parses to the same value.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+
+#include "shared/image/reference.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view text(reinterpret_cast<const char*>(data), size);
+  auto ref = berth::image::parseImageReference(text);
+  if (ref.ok()) {
+    auto again = berth::image::parseImageReference(ref->toString());
+    if (!again.ok() || !(*again == *ref))
+      std::abort();
+    (void)ref->apiEndpoint();
+  }
+  (void)berth::image::normalizeRegistryName(text);
+  return 0;
+}

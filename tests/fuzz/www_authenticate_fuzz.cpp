@@ -1,0 +1,18 @@
+// Fuzz target: WWW-Authenticate parsing, token URLs and token responses.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "shared/image/auth.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view text(reinterpret_cast<const char*>(data), size);
+  auto challenges = berth::image::parseWwwAuthenticate(text);
+  if (challenges.ok()) {
+    for (const auto& c : *challenges)
+      (void)berth::image::tokenUrl(c, "library/ubuntu");
+  }
+  (void)berth::image::parseTokenResponse(text);
+  (void)berth::image::base64Decode(text);
+  return 0;
+}

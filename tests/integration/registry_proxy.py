@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""A small HTTP proxy in front of a real registry, for the registry client's integration tests.
+
+It forwards every request to UPSTREAM and can misbehave on purpose:
+  --bearer USER:PASSWORD  demand a Bearer token (Docker token flow) issued by its own /token
+                          endpoint; USER:PASSWORD may be ':' for anonymous tokens
+  --fault truncate        blob bodies stop halfway (the connection closes) on the first try
+  --fault truncate-always blob bodies always stop halfway
+  --fault corrupt         one byte of every blob body is flipped
+  --fault 500-once        the first request to each blob answers 500
+  --fault 500-always      every blob request answers 500
+  --fault norange         Range headers are ignored (the whole blob comes back with 200)
+--fault may be given more than once. It writes one line per request to stderr: "METHOD PATH STATUS".
+"""
+import argparse
+import base64
+import http.client
+import http.server
+import socketserver
+import sys
+import threading
+
+args = None
+seen = set()
+lock = threading.Lock()
+TOKEN = "berth-test-token"
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *a):
+        pass
+
+    def reply(self, status, body=b"", headers=()):
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        print(f"{self.command} {self.path} {status}", file=sys.stderr, flush=True)
+
+    def first_time(self, key):
+        with lock:
+            if key in seen:
+                return False
+            seen.add(key)
+            return True
+
+    def do_HEAD(self):
+        self.do_GET()
+
+    def do_GET(self):
+        host = self.headers.get("Host")
+        if args.bearer is not None:
+            if self.path.startswith("/token"):
+                user, _, password = args.bearer.partition(":")
+                if user:
+                    expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+                    if self.headers.get("Authorization") != expected:
+                        return self.reply(401, b'{"details":"bad credentials"}')
+                if "scope=repository%3A" not in self.path:
+                    return self.reply(400, b'{"details":"no scope"}')
+                return self.reply(200, ('{"token":"%s","expires_in":300}' % TOKEN).encode())
+            if self.headers.get("Authorization") != "Bearer " + TOKEN:
+                challenge = f'Bearer realm="http://{host}/token",service="berth-test"'
+                return self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}',
+                                  [("WWW-Authenticate", challenge)])
+        is_blob = "/blobs/" in self.path
+        faults = set(args.fault or []) if is_blob else set()
+        if "500-always" in faults or ("500-once" in faults and self.first_time(("500", self.path))):
+            return self.reply(500, b'{"errors":[{"code":"UNKNOWN","message":"injected failure"}]}')
+        conn = http.client.HTTPConnection(args.upstream, timeout=30)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "authorization")}
+        if "norange" in faults:
+            headers.pop("Range", None)
+        conn.request(self.command, self.path, headers=headers)
+        resp = conn.getresponse()
+        # Follow the registry's own redirects here so the client sees one hop.
+        body = resp.read()
+        out_headers = [(k, v) for k, v in resp.getheaders()
+                       if k.lower() not in ("content-length", "transfer-encoding", "connection")]
+        status = resp.status
+        if is_blob and status in (200, 206) and self.command == "GET" and body:
+            if "corrupt" in faults:
+                body = body[:len(body) // 2] + bytes([body[len(body) // 2] ^ 0xFF]) + body[len(body) // 2 + 1:]
+            truncate = "truncate-always" in faults or (
+                "truncate" in faults and self.first_time(("trunc", self.path)))
+            if truncate and len(body) > 1:
+                self.send_response(status)
+                for k, v in out_headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[:len(body) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                print(f"{self.command} {self.path} {status} truncated", file=sys.stderr, flush=True)
+                return
+        self.reply(status, body, out_headers)
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main():
+    global args
+    p = argparse.ArgumentParser()
+    p.add_argument("--listen", required=True, help="host:port")
+    p.add_argument("--upstream", required=True, help="host:port of the real registry")
+    p.add_argument("--bearer")
+    p.add_argument("--fault", action="append", choices=["truncate", "truncate-always", "corrupt", "500-once",
+                                       "500-always", "norange"])
+    args = p.parse_args()
+    host, port = args.listen.rsplit(":", 1)
+    Server((host, int(port)), Handler).serve_forever()
+
+
+if __name__ == "__main__":
+    main()
