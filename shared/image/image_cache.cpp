@@ -131,6 +131,15 @@ Status ImageCache::removeStaleTemps() const {
         fs::remove(entry.path(), ec);
     }
   }
+  // Scratch directories of imports (archives extracted, directories converted) whose process
+  // died: no lock names them, so only ones untouched for a day are taken for dead.
+  std::error_code ec;
+  auto dayAgo = fs::file_time_type::clock::now() - std::chrono::hours(24);
+  for (const auto& entry : fs::directory_iterator(root_, ec)) {
+    if (AtomicFile::isTempName(entry.path().filename().string()) && entry.is_directory(ec) &&
+        entry.last_write_time(ec) < dayAgo)
+      fs::remove_all(entry.path(), ec);
+  }
   return okStatus();
 }
 
