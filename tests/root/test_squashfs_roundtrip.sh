@@ -51,6 +51,30 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["config"][
 grep -q "\"digest\": *\"$digest\"" "$mnt/.berth/source.json"
 
 umount "$mnt"
+
+# The test images' `layered` layout (scripts/test-images), when built: its merged tree as umoci
+# unpacked it (expected-tree.txt), setuid/setgid bits of files stripped as berth does.
+images_env=${BERTH_TEST_IMAGE_CACHE:-/var/cache/berth-test-images}/current/images.env
+listing=$SRC/scripts/lib/images/tree_listing.py
+if [[ -f $images_env && -f $listing ]]; then
+  # shellcheck source=/dev/null
+  source "$images_env"
+  awk -F'\t' 'BEGIN { OFS = "\t" } /^#/ { next }
+    $2 == "f" && length($3) == 4 && $3 ~ /^[2467]/ { $3 = substr($3, 2) + 0 } { print }' \
+    "$BERTH_TEST_IMAGE_LAYERED_TREE" >"$work/expected-tree.txt"
+  for tag in gzip zstd; do
+    out=$("$BERTH_BIN" -q pull --cache "$work/cache" "oci:$BERTH_TEST_IMAGE_LAYERED:$tag" 2>/dev/null)
+    mount -t squashfs -o loop,ro "$(sed -n 2p <<<"$out")" "$mnt"
+    python3 "$listing" "$mnt" | grep -v -e '^/\.berth' -e '^#' >"$work/layered-$tag.txt"
+    umount "$mnt"
+    diff -u "$work/expected-tree.txt" "$work/layered-$tag.txt" ||
+      { echo "FAIL: layered:$tag differs from expected-tree.txt (- umoci, + berth)"; exit 1; }
+    echo "OK: layered:$tag matches expected-tree.txt ($(wc -l <"$work/expected-tree.txt") entries)"
+  done
+else
+  echo "note: test images not built (scripts/test-images): layered comparison skipped"
+fi
+
 loops_after=$(losetup -a | wc -l)
 [[ $loops_after -eq $loops_before ]] || { echo "FAIL: loop device left attached"; losetup -a; exit 1; }
 echo "OK: $(wc -l <"$work/berth.txt") paths match umoci's unpack"
