@@ -2,7 +2,7 @@
 # Conversion speed: a synthetic multi-layer OCI layout -> squashfs, berth vs the peers, on the
 # same data in one run (ratios, not absolute times, are what to compare across machines).
 #
-#   bench_convert.sh [--data-mb N] [--layers N] [--pipeline]
+#   bench_convert.sh [--data-mb N] [--layers N] [--layout DIR[:TAG]] [--pipeline]
 #
 #   berth        berth pull -o X.sqsh oci:LAYOUT           (decompress + merge + squash, streaming)
 #   tar2sqfs     decompress every layer + tar2sqfs of the flattened tar (zstd level 3, all CPUs):
@@ -11,37 +11,77 @@
 set -euo pipefail
 BERTH_BIN=${BERTH_BIN:-${BERTH_BUILD_DIR:-build}/image_tool/berth}
 SRC=${BERTH_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
-data_mb=200 layers=5 pipeline=0
+data_mb=200 layers=5 pipeline=0 given_layout=
 while [[ $# -gt 0 ]]; do
   case $1 in
     --data-mb) data_mb=$2; shift 2 ;;
     --layers) layers=$2; shift 2 ;;
     --pipeline) pipeline=1; shift ;;
+    --layout) given_layout=$2; shift 2 ;;
     *) echo "usage: $0 [--data-mb N] [--layers N] [--pipeline]"; exit 2 ;;
   esac
 done
 work=${BENCH_WORK:-/var/tmp/berth-bench-convert-$data_mb-$layers}
+tag=""
+if [[ -n $given_layout ]]; then
+  layout=${given_layout%%:*}
+  [[ $given_layout == *:* ]] && tag=${given_layout#*:}
+  work=${BENCH_WORK:-/var/tmp/berth-bench-convert-$(basename "$(readlink -f "$layout")")-$tag}
+else
+  layout=$work/layout
+fi
 mkdir -p "$work"
-layout=$work/layout
 if [[ ! -f $layout/index.json ]]; then
   echo "generating a $data_mb MiB, $layers-layer layout in $layout ..."
   python3 "$SRC/tests/data/make_oci_layout.py" "$layout" --data-mb "$data_mb" --layers "$layers" \
     --no-features >/dev/null
 fi
-# The layers in manifest order, and their flattened tar (paths do not overlap in this data).
+# The layers in manifest order, and the flattened tar of the merged tree (whiteouts applied,
+# last entry of a path wins) that tar2sqfs gets: made once, not timed.
 mapfile -t blobs < <(python3 -c '
 import json, sys
-idx = json.load(open(sys.argv[1] + "/index.json"))
-m = json.load(open(sys.argv[1] + "/blobs/sha256/" + idx["manifests"][0]["digest"][7:]))
-for l in m["layers"]: print(sys.argv[1] + "/blobs/sha256/" + l["digest"][7:])' "$layout")
+root, tag = sys.argv[1], sys.argv[2]
+idx = json.load(open(root + "/index.json"))
+ms = [m for m in idx["manifests"]
+      if not tag or m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag]
+m = json.load(open(root + "/blobs/sha256/" + ms[0]["digest"][7:]))
+for l in m["layers"]: print(root + "/blobs/sha256/" + l["digest"][7:])' "$layout" "$tag")
 if [[ ! -f $work/flat.tar ]]; then
+  echo "flattening ${#blobs[@]} layers for tar2sqfs ..."
   python3 - "$work/flat.tar" "${blobs[@]}" <<'PY'
-import sys, tarfile
+import os, sys, tarfile
+tree = {}  # path -> (TarInfo, bytes or None), insertion order = first appearance
+for blob in sys.argv[2:]:
+    with tarfile.open(blob, "r:*") as t:
+        for m in t:
+            path = os.path.normpath(m.name).lstrip("/")
+            base = os.path.basename(path)
+            parent = os.path.dirname(path)
+            if base == ".wh..wh..opq":
+                for p in [p for p in tree if p.startswith(parent + "/")]:
+                    del tree[p]
+                continue
+            if base.startswith(".wh."):
+                gone = os.path.join(parent, base[4:])
+                for p in [p for p in tree if p == gone or p.startswith(gone + "/")]:
+                    del tree[p]
+                continue
+            if path == ".":
+                continue
+            m.name = path
+            if m.islnk():
+                m.linkname = os.path.normpath(m.linkname).lstrip("/")
+            data = t.extractfile(m).read() if m.isfile() else None
+            if path in tree and tree[path][0].isdir() and m.isdir():
+                tree[path] = (m, None)
+                continue
+            tree.pop(path, None)
+            tree[path] = (m, data)
 with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as out:
-    for blob in sys.argv[2:]:
-        with tarfile.open(blob, "r:*") as t:
-            for m in t:
-                out.addfile(m, t.extractfile(m) if m.isfile() else None)
+    import io
+    for path in sorted(tree, key=lambda p: (p.count("/"), p)):
+        m, data = tree[path]
+        out.addfile(m, io.BytesIO(data) if data is not None else None)
 PY
 fi
 
@@ -51,7 +91,7 @@ sync
 
 rm -f "$work/berth.sqsh"
 t0=$(now)
-/usr/bin/time -v "$BERTH_BIN" -q pull --cache "$work/cache" -o "$work/berth.sqsh" "oci:$layout" \
+/usr/bin/time -v "$BERTH_BIN" -q pull --cache "$work/cache" -o "$work/berth.sqsh" "oci:$layout${tag:+:$tag}" \
   >/dev/null 2>"$work/berth.time"
 t_berth=$(echo "$(now) - $t0" | bc)
 
@@ -76,7 +116,7 @@ printf 'ratio berth / (decompress+tar2sqfs) = %.2f  (target <= 1.5)\n' \
 if [[ $pipeline -eq 1 ]]; then
   rm -rf "$work/unpack" "$work/pipeline.sqsh"
   t0=$(now)
-  umoci raw unpack --image "$layout" "$work/unpack" >/dev/null 2>&1
+  umoci raw unpack --image "$layout${tag:+:$tag}" "$work/unpack" >/dev/null 2>&1
   mksquashfs "$work/unpack" "$work/pipeline.sqsh" -comp zstd -quiet -no-progress >/dev/null
   t_pipeline=$(echo "$(now) - $t0" | bc)
   rm -rf "$work/unpack"

@@ -96,6 +96,9 @@ echo "ok: unknown tag"
 
 # Two concurrent pulls of one image into a fresh cache: one converts, the other reuses.
 rm -rf "$work/cache"
+log_start=0
+[[ -n ${BERTH_TEST_REGISTRY_LOG:-} && -f $BERTH_TEST_REGISTRY_LOG ]] &&
+  log_start=$(wc -l <"$BERTH_TEST_REGISTRY_LOG")
 pull "$REG/debian-mpi:latest" >"$work/a.out" 2>"$work/a.err" &
 a=$!
 pull "$REG/debian-mpi:latest" >"$work/b.out" 2>"$work/b.err" &
@@ -106,6 +109,16 @@ cmp -s "$work/a.out" "$work/b.out" || fail "concurrent pulls printed different i
 converted=$(cat "$work/a.err" "$work/b.err" | grep -c 'converting' || true)
 [[ $converted -eq 1 ]] || fail "concurrent pulls converted $converted times"
 [[ -z $(find "$work/cache/images" -name '.*tmp-*') ]] || fail "temp files left in the cache"
+if [[ -n ${BERTH_TEST_REGISTRY_LOG:-} && -f $BERTH_TEST_REGISTRY_LOG ]]; then
+  # Layer blobs (the large responses) downloaded once in all; the small config blob is read by
+  # each resolve.
+  twice=$(tail -n +$((log_start + 1)) "$BERTH_TEST_REGISTRY_LOG" |
+    awk '$7 ~ /^\/v2\/debian-mpi\/blobs\// && $9 == 200 && $10 > 65536 { n[$7]++ }
+         END { for (b in n) if (n[b] > 1) print b, n[b] }')
+  [[ -z $twice ]] || fail "layer blobs downloaded more than once: $twice"
+else
+  echo "note: BERTH_TEST_REGISTRY_LOG not set: download count not checked"
+fi
 mount_image "$(sed -n 2p <"$work/a.out")"
 [[ -x $mnt/usr/local/bin/mpi_hello ]] || fail "debian-mpi: mpi_hello missing"
 umount "$mnt"
