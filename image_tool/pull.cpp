@@ -45,7 +45,7 @@ class ProgressDisplay {
     std::lock_guard lock(mutex_);
     for (const auto& layer : image.layers) {
       order_.push_back(layer.digest);
-      layers_[layer.digest] = Layer{0, layer.size, Clock::now(), false};
+      layers_[layer.digest] = Layer{0, layer.size, Clock::now(), {}, false};
     }
     if (tty_)
       draw(/*first=*/true);
@@ -61,8 +61,10 @@ class ProgressDisplay {
     if (total > 0)
       layer.total = total;
     bool finished = total > 0 && done >= total && !layer.finished;
-    if (finished)
+    if (finished) {
       layer.finished = true;
+      layer.end = Clock::now();
+    }
     if (tty_) {
       if (finished || Clock::now() - lastDraw_ > std::chrono::milliseconds(100))
         draw(false);
@@ -83,6 +85,7 @@ class ProgressDisplay {
     int64_t done = 0;
     int64_t total = 0;
     Clock::time_point start;
+    Clock::time_point end;  // set when finished: the rate stops there
     bool finished = false;
   };
 
@@ -90,7 +93,8 @@ class ProgressDisplay {
     return digest.substr(0, std::min<size_t>(digest.size(), 7 + 12));
   }
   static double seconds(const Layer& layer) {
-    return std::max(1e-3, std::chrono::duration<double>(Clock::now() - layer.start).count());
+    auto end = layer.finished ? layer.end : Clock::now();
+    return std::max(1e-3, std::chrono::duration<double>(end - layer.start).count());
   }
 
   void draw(bool first) {
