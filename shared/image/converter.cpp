@@ -124,6 +124,8 @@ Result<ConvertStats> convertLayers(const std::vector<LayerBlob>& bottomUp,
     std::string context = fmt::format("{}: layer {}", where, name);
     if (!blob.mediaType.empty())
       BERTH_TRY(layerCompression(blob.mediaType).withContext(context));
+    if (blob.ready)
+      BERTH_TRY(blob.ready().withContext(context));
     BERTH_ASSIGN(LayerReader reader, LayerReader::openFile(blob.path).withContext(context));
     BERTH_TRY(conversion.addLayer(reader, name).withContext(context));
     if (onLayer)

@@ -22,6 +22,9 @@ struct LayerBlob {
   std::filesystem::path path;  // the (compressed) layer blob
   std::string mediaType;       // may be empty: detected
   std::string digest;          // for messages
+  // When set, called before the layer is opened: blocks until the blob is in place (a download
+  // running in the background) and returns its error, if any.
+  std::function<Status()> ready;
 };
 
 // Files placed under /.berth/ (metadata.hpp); an empty string is not written.

@@ -205,7 +205,7 @@ Result<LocalImage> loadOciLayout(const fs::path& dir, std::string_view tag) {
   image.platform = platformOf(image.configJson);
   for (const Descriptor& layer : doc.layers) {
     BERTH_ASSIGN(fs::path path, blobPath(dir, layer.digest).withContext(where));
-    image.layers.push_back({path, layer.mediaType, layer.digest});
+    image.layers.push_back({path, layer.mediaType, layer.digest, {}});
   }
   return image;
 }
@@ -244,7 +244,7 @@ Result<LocalImage> loadDockerArchive(const fs::path& file, const fs::path& scrat
     BERTH_ASSIGN(image.configJson, readSmallFile(configPath).withContext(where));
     for (const json& layer : first.at("Layers")) {
       BERTH_ASSIGN(std::string rel, normalizeLayerPath(layer.get<std::string>()));
-      image.layers.push_back({scratch.path() / rel, "", rel});
+      image.layers.push_back({scratch.path() / rel, "", rel, {}});
     }
   } catch (const json::exception& e) {
     return Error(fmt::format("{}: manifest.json: {}", where, e.what()));

@@ -1,7 +1,12 @@
 #include "shared/image/puller.hpp"
 
+#include <atomic>
+#include <condition_variable>
 #include <ctime>
 #include <fstream>
+#include <map>
+#include <mutex>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -30,6 +35,61 @@ std::string sourceJson(const std::string& reference, const std::string& digest,
   return serializeImageSource(ImageSource{reference, digest, platform, nowRfc3339(),
                                           fmt::format("berth {}", BERTH_VERSION)});
 }
+
+// Layer downloads running while earlier (upper) layers are converted: layers are converted
+// top-down, so the top layer is fetched first. Each blob is fetched on its own so the
+// converter learns the moment one is verified and in place.
+class BackgroundDownloads {
+ public:
+  BackgroundDownloads(RegistryClient& client, ImageReference ref, std::vector<Descriptor> topFirst,
+                      fs::path dir, ProgressFn progress, int threads)
+      : client_(client),
+        ref_(std::move(ref)),
+        blobs_(std::move(topFirst)),
+        dir_(std::move(dir)),
+        progress_(std::move(progress)) {
+    size_t n = std::min<size_t>(static_cast<size_t>(std::max(threads, 1)), blobs_.size());
+    for (size_t i = 0; i < n; ++i)
+      workers_.emplace_back([this] { work(); });
+  }
+  BackgroundDownloads(const BackgroundDownloads&) = delete;
+  BackgroundDownloads& operator=(const BackgroundDownloads&) = delete;
+  ~BackgroundDownloads() {
+    stop_ = true;  // downloads in flight finish; no new ones start
+    for (std::thread& t : workers_)
+      t.join();
+  }
+
+  // Blocks until `digest` is downloaded and verified; its error otherwise.
+  Status waitFor(const std::string& digest) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return results_.count(digest) > 0; });
+    return results_.at(digest);
+  }
+
+ private:
+  void work() {
+    for (size_t i = next_++; i < blobs_.size(); i = next_++) {
+      Status status = stop_ ? Status(Error("download cancelled"))
+                            : client_.fetchBlobs(ref_, {blobs_[i]}, dir_, progress_);
+      std::lock_guard lock(mutex_);
+      results_.emplace(blobs_[i].digest, std::move(status));
+      changed_.notify_all();
+    }
+  }
+
+  RegistryClient& client_;
+  ImageReference ref_;
+  std::vector<Descriptor> blobs_;
+  fs::path dir_;
+  ProgressFn progress_;
+  std::atomic<size_t> next_{0};
+  std::atomic<bool> stop_{false};
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<std::string, Status> results_;
+  std::vector<std::thread> workers_;  // last: started after everything they use exists
+};
 
 void announce(const PullObserver& observer, std::string_view phase) {
   if (observer.phase)
@@ -82,11 +142,14 @@ Result<PullResult> pullRegistry(std::string_view text, ImageCache& cache,
   std::string reference = ref.toString();
   auto produce = [&](const fs::path& out) -> Result<ConvertStats> {
     BERTH_ASSIGN(std::string config, client.fetchBlobToString(resolved.reference, resolved.config));
-    BERTH_TRY(
-        client.fetchBlobs(resolved.reference, resolved.layers, cache.blobDir(), observer.download));
+    std::vector<Descriptor> topFirst(resolved.layers.rbegin(), resolved.layers.rend());
+    BackgroundDownloads downloads(client, resolved.reference, std::move(topFirst), cache.blobDir(),
+                                  observer.download, options.registry.parallelDownloads);
     std::vector<LayerBlob> layers;
-    for (const Descriptor& d : resolved.layers)
-      layers.push_back({cache.blobDir() / blobFileName(d.digest), d.mediaType, d.digest});
+    for (const Descriptor& d : resolved.layers) {
+      layers.push_back({cache.blobDir() / blobFileName(d.digest), d.mediaType, d.digest,
+                        [&downloads, digest = d.digest] { return downloads.waitFor(digest); }});
+    }
     announce(observer, "converting");
     return convertLayers(
         layers, {config, sourceJson(reference, resolved.manifestDigest, resolved.platform)}, out,

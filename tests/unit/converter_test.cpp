@@ -79,8 +79,8 @@ TEST_CASE("convert: layered tar blobs become one squashfs with /.berth metadata"
   top.writeTo(d / "l1.tar.zst");
 
   std::vector<LayerBlob> layers = {
-      {d / "l0.tar.gz", "application/vnd.oci.image.layer.v1.tar+gzip", "sha256:l0"},
-      {d / "l1.tar.zst", "application/vnd.oci.image.layer.v1.tar+zstd", "sha256:l1"}};
+      {d / "l0.tar.gz", "application/vnd.oci.image.layer.v1.tar+gzip", "sha256:l0", {}},
+      {d / "l1.tar.zst", "application/vnd.oci.image.layer.v1.tar+zstd", "sha256:l1", {}}};
   ImageMetadataFiles meta{R"({"config":{"Env":["A=1"]}})", R"({"reference":"x"})"};
   std::filesystem::path out = d / "image.sqsh";
   auto stats = convertLayers(layers, meta, out, ConvertOptions{}, Logger());
@@ -120,7 +120,7 @@ TEST_CASE("convert: a failed conversion leaves nothing behind") {
   FILE* f = std::fopen(bad.c_str(), "wb");
   std::fputs("this is not a tar stream at all, not even close.", f);
   std::fclose(f);
-  auto stats = convertLayers({{bad, "", "sha256:bad"}}, {}, dir->path() / "out.sqsh",
+  auto stats = convertLayers({{bad, "", "sha256:bad", {}}}, {}, dir->path() / "out.sqsh",
                              ConvertOptions{}, Logger());
   REQUIRE_FALSE(stats.ok());
   CHECK(stats.error().message().find("sha256:bad") != std::string::npos);
@@ -128,4 +128,11 @@ TEST_CASE("convert: a failed conversion leaves nothing behind") {
   for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir->path()))
     ++entries;
   CHECK(entries == 1);  // bad.tar only
+
+  // A layer whose download failed: the error names it, nothing is written.
+  auto waited = convertLayers({{bad, "", "sha256:late", [] { return Status(Error("HTTP 500")); }}},
+                              {}, dir->path() / "out.sqsh", ConvertOptions{}, Logger());
+  REQUIRE_FALSE(waited.ok());
+  CHECK(waited.error().message().find("layer sha256:late: HTTP 500") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir->path() / "out.sqsh"));
 }
