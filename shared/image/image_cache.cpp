@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shared/image/atomic_file.hpp"
+#include "shared/image/reference.hpp"
 
 namespace berth::image {
 namespace {
@@ -204,6 +205,11 @@ Result<std::string> ImageCache::resolveDigest(std::string_view text) const {
   }
   BERTH_ASSIGN(Index index, readIndex(root_ / "index.json"));
   auto it = index.references.find(std::string(text));
+  if (it == index.references.end()) {
+    // `ubuntu:22.04` names what was pulled as docker.io/library/ubuntu:22.04.
+    if (auto ref = parseImageReference(text); ref.ok())
+      it = index.references.find(ref->toString());
+  }
   return it == index.references.end() ? std::string() : it->second;
 }
 

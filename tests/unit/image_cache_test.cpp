@@ -62,9 +62,14 @@ TEST_CASE("cache: ensure produces once, then finds by reference and digest") {
   REQUIRE(byRef->has_value());
   CHECK((*byRef)->digest == digestOf('a'));
   CHECK((*byRef)->reference == "example.org/a:1,example.org/a:latest");
+  CHECK((*byRef)->lastUsed > 0);
   auto byPrefix = cache->find("sha256:aaaaaaaaaaaa");
   REQUIRE(byPrefix.ok());
   CHECK(byPrefix->has_value());
+  REQUIRE(cache->recordReference("docker.io/library/ubuntu:22.04", digestOf('a')).ok());
+  auto shortRef = cache->find("ubuntu:22.04");
+  REQUIRE(shortRef.ok());
+  CHECK(shortRef->has_value());
   auto missing = cache->find("example.org/nope:1");
   REQUIRE(missing.ok());
   CHECK_FALSE(missing->has_value());
