@@ -137,9 +137,14 @@ Status ImageCache::removeStaleTemps() const {
   std::error_code ec;
   auto dayAgo = fs::file_time_type::clock::now() - std::chrono::hours(24);
   for (const auto& entry : fs::directory_iterator(root_, ec)) {
-    if (AtomicFile::isTempName(entry.path().filename().string()) && entry.is_directory(ec) &&
-        entry.last_write_time(ec) < dayAgo)
-      fs::remove_all(entry.path(), ec);
+    if (!AtomicFile::isTempName(entry.path().filename().string()))
+      continue;
+    if (entry.is_directory(ec)) {
+      if (entry.last_write_time(ec) < dayAgo)
+        fs::remove_all(entry.path(), ec);
+    } else if (FileLock::tryAcquire(root_ / "index.lock", LockMode::kExclusive).ok()) {
+      fs::remove(entry.path(), ec);  // index.json being replaced when its writer died
+    }
   }
   return okStatus();
 }

@@ -161,9 +161,11 @@ TEST_CASE("cache: a killed writer leaves only a temp file, removed by the next o
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);
 
+  std::ofstream(root / ".index.json.tmp-AbC123") << "{";  // an index writer that died
   auto cache = ImageCache::open(root);
   REQUIRE(cache.ok());
   CHECK(std::distance(fs::directory_iterator(root / "images"), {}) == 0);
+  CHECK_FALSE(fs::exists(root / ".index.json.tmp-AbC123"));
   CHECK(cache->list()->empty());
   auto image = cache->ensure(digestOf('d'), "ref:d",
                              [](const fs::path& out) { return writeFile(out, "whole"); });
