@@ -1,0 +1,220 @@
+// berth run | exec | shell: run a command inside an image, outside Slurm.
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "image_tool/command.hpp"
+#include "shared/container/container_namespace.hpp"
+#include "shared/container/entrypoint.hpp"
+#include "shared/container/environment.hpp"
+#include "shared/container/image_source.hpp"
+#include "shared/container/launch.hpp"
+#include "shared/container/mount_plan.hpp"
+#include "shared/image/metadata.hpp"
+#include "shared/sys/process.hpp"
+
+extern char** environ;
+
+namespace berth::cli {
+namespace {
+
+using namespace berth::container;
+
+struct RunArgs {
+  LaunchMode mode = LaunchMode::kExec;
+  std::string image;
+  std::vector<std::string> binds;
+  bool writable = false;
+  std::string overlaySize;
+  bool contain = false;
+  bool noHome = false;
+  bool cleanEnv = false;
+  std::vector<std::string> envs;
+  std::vector<std::string> envFiles;
+  std::vector<std::string> hostEnv;
+  std::string pwd;
+  bool sandbox = false;
+  std::optional<std::string> entrypoint;
+  std::string asUser;
+  std::string shell;
+  std::vector<std::string> args;
+};
+
+// The running container's pid, for forwarding termination signals (set while it runs).
+volatile sig_atomic_t gChild = 0;
+
+void forwardSignal(int sig) {
+  if (gChild > 0)
+    ::kill(gChild, sig);
+}
+
+Result<std::string> readTextFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in)
+    return errnoError(fmt::format("open env file `{}`", path));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+Result<EnvironmentOptions> environmentOptions(const RunArgs& args, const sys::Identity& user,
+                                              bool homeMounted) {
+  EnvironmentOptions options;
+  options.cleanEnv = args.cleanEnv;
+  options.hostNames = args.hostEnv;
+  options.user = user.name;
+  options.home = homeMounted ? user.home.string() : std::string();
+  for (const auto& file : args.envFiles) {
+    BERTH_ASSIGN(std::string content, readTextFile(file));
+    auto parsed = parseEnvFile(content);
+    if (!parsed.ok())
+      return std::move(parsed).error().withContext(fmt::format("env file `{}`", file));
+    options.set.insert(options.set.end(), parsed->begin(), parsed->end());
+  }
+  for (const auto& entry : args.envs) {
+    BERTH_ASSIGN(auto assignment, parseEnvAssignment(entry));
+    options.set.push_back(std::move(assignment));
+  }
+  return options;
+}
+
+Result<int> runContainer(const RunArgs& args) {
+  bool privileged = ::geteuid() == 0;
+  sys::Identity user;
+  if (!args.asUser.empty()) {
+    if (!privileged)
+      return Error("--as-user needs root");
+    BERTH_ASSIGN(user, sys::lookupIdentity(args.asUser));
+  } else {
+    BERTH_ASSIGN(user, sys::lookupIdentity(::getuid()));
+  }
+  BERTH_ASSIGN(ImageLocation image, locateImage(args.image, args.sandbox, ImageResolver()));
+
+  std::error_code ec;
+  std::string cwd = std::filesystem::current_path(ec).string();
+  PlanInputs inputs;
+  inputs.image = image;
+  inputs.user = user;
+  inputs.unprivileged = !privileged;
+  inputs.hostCwd = cwd;
+  if (!privileged)
+    inputs.config.stagingDir = "/tmp";  // hidden by the staging tmpfs only inside the container
+  inputs.options.writable = args.writable;
+  inputs.options.overlaySize = args.overlaySize;
+  inputs.options.contain = args.contain;
+  inputs.options.noHome = args.noHome;
+  for (const auto& bind : args.binds) {
+    BERTH_ASSIGN(auto specs, parseMountSpecList(bind));
+    specs = resolveSources(std::move(specs), cwd);
+    inputs.options.binds.insert(inputs.options.binds.end(), specs.begin(), specs.end());
+  }
+  BERTH_ASSIGN(MountPlan plan, buildMountPlan(inputs));
+  bool homeMounted = std::any_of(plan.ops.begin(), plan.ops.end(),
+                                 [](const MountOp& op) { return op.origin == "home"; });
+  BERTH_ASSIGN(EnvironmentOptions envOptions, environmentOptions(args, user, homeMounted));
+
+  BERTH_ASSIGN(PreparedContainer container, prepareContainerNamespace(plan, user));
+  image::ImageConfig config;
+  if (!container.imageConfigJson().empty()) {
+    auto parsed = image::parseImageConfig(container.imageConfigJson());
+    if (!parsed.ok())
+      return std::move(parsed).error().withContext("image config /.berth/config.json");
+    config = std::move(parsed).value();
+  }
+  BERTH_TRY(checkPlatform(config, image::hostPlatform()));
+
+  CommandRequest request;
+  request.mode = args.mode;
+  request.args = args.args;
+  if (!request.args.empty() && request.args.front() == "--")
+    request.args.erase(request.args.begin());
+  request.entrypoint = args.entrypoint;
+  request.shell = args.shell.empty() ? "/bin/bash" : args.shell;
+  LaunchSpec spec;
+  BERTH_ASSIGN(spec.argv, containerCommand(config, request));
+  if (args.mode == LaunchMode::kShell && args.shell.empty())
+    spec.fallbacks = {"/bin/sh"};
+  EnvList host;
+  for (char** entry = environ; *entry; ++entry)
+    host.emplace_back(*entry);
+  spec.env = containerEnvironment(config.env, host, envOptions);
+  std::optional<std::string> pwd;
+  if (!args.pwd.empty())
+    pwd = args.pwd;
+  spec.workingDir = workingDirectory(pwd, plan.hostCwdInside, config);
+
+  // Like system(3): the terminal's SIGINT/SIGQUIT reach the container directly; we wait.
+  // Termination requests sent to berth itself are passed on.
+  ::signal(SIGINT, SIG_IGN);
+  ::signal(SIGQUIT, SIG_IGN);
+  for (int sig : {SIGTERM, SIGHUP, SIGUSR1, SIGUSR2})
+    ::signal(sig, forwardSignal);
+  BERTH_ASSIGN(pid_t pid, spawnInContainer(container, user, spec));
+  gChild = pid;
+  BERTH_ASSIGN(int status, sys::waitForProcess(pid));
+  gChild = 0;
+  return sys::exitCodeFromWaitStatus(status);
+}
+
+void addCommonOptions(CLI::App* command, RunArgs& args) {
+  command
+      ->add_option("-B,--bind", args.binds, "Bind SRC[:DST[:ro|rw]] (comma-separated, repeatable)")
+      ->allow_extra_args(false);
+  command->add_flag("-w,--writable-tmpfs", args.writable,
+                    "Make the image writable; changes go to a tmpfs and vanish at exit");
+  command->add_option("--overlay-size", args.overlaySize, "Size of that tmpfs (e.g. 2g)");
+  command->add_flag("-c,--contain", args.contain, "Private /tmp, /var/tmp and a minimal /dev");
+  command->add_flag("--no-home", args.noHome, "Do not bind the home directory");
+  command->add_flag("-e,--cleanenv", args.cleanEnv, "Pass no host terminal variables");
+  command->add_option("--env", args.envs, "Set NAME=VALUE inside (repeatable)")
+      ->allow_extra_args(false);
+  command->add_option("--env-file", args.envFiles, "Read NAME=VALUE lines from a file")
+      ->allow_extra_args(false);
+  command->add_option("--host-env", args.hostEnv, "Pass host variable NAME (repeatable)")
+      ->allow_extra_args(false);
+  command->add_option("--pwd", args.pwd, "Working directory inside the container");
+  command->add_flag("--sandbox", args.sandbox, "IMAGE is a directory (sandbox image)");
+  command->add_option("--as-user", args.asUser,
+                      "Root only: run as USER, checking binds with USER's permissions");
+  command->add_option("image", args.image, "Squashfs image file, sandbox directory or reference")
+      ->required();
+  // Everything after IMAGE belongs to the container's command, options included.
+  command->add_option("args", args.args, "Command and arguments");
+  command->positionals_at_end();
+  command->footer("Everything after IMAGE is the command and its arguments.");
+}
+
+}  // namespace
+
+void addRunCommands(CLI::App& app, Invocation& invocation) {
+  static RunArgs args;  // lives as long as main's app
+  struct Mode {
+    const char* name;
+    const char* description;
+    LaunchMode mode;
+  };
+  for (const Mode& mode :
+       {Mode{"run", "Run an image's entrypoint/command", LaunchMode::kRun},
+        Mode{"exec", "Run a command inside an image", LaunchMode::kExec},
+        Mode{"shell", "Start an interactive shell inside an image", LaunchMode::kShell}}) {
+    CLI::App* command = app.add_subcommand(mode.name, mode.description);
+    addCommonOptions(command, args);
+    if (mode.mode == LaunchMode::kRun)
+      command->add_option_function<std::string>(
+          "--entrypoint", [](const std::string& value) { args.entrypoint = value; },
+          "Replace the image's ENTRYPOINT (\"\" clears it)");
+    if (mode.mode == LaunchMode::kShell)
+      command->add_option("-s,--shell", args.shell, "Shell to start (default /bin/bash, /bin/sh)");
+    command->callback([&invocation, launch = mode.mode] {
+      args.mode = launch;
+      invocation.action = [] { return runContainer(args); };
+    });
+  }
+}
+
+}  // namespace berth::cli

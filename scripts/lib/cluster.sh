@@ -1,0 +1,149 @@
+# shellcheck shell=bash
+# The test cluster's layout and daemons, for scripts/cluster. Source after testbed.sh.
+#
+# Layout under $BERTH_CLUSTER_DIR ($BERTH_TESTBED_DIR/cluster):
+#   slurm.conf plugstack.conf   the configuration (SLURM_CONF in the env file)
+#   nodes                       the node names of the running cluster, one a line
+#   state/                      slurmctld's StateSaveLocation (emptied on start)
+#   spool/<node>/ tmp/<node>/   each node's SlurmdSpoolDir and TmpFS
+#   run/                        pid files (slurmctld.pid, slurmd-<node>.pid)
+#   log/                        slurmctld.log, slurmd-<node>.log
+# Host names: the controller is $BERTH_CLUSTER_CONTROLLER, nodes are node1..nodeN; each
+# daemon runs in its own UTS namespace with that host name (job steps inherit it).
+
+BERTH_CLUSTER_DIR=$BERTH_TESTBED_DIR/cluster
+BERTH_CLUSTER_NAME=${BERTH_CLUSTER_NAME:-berthtest}
+BERTH_CLUSTER_CONTROLLER=berthctl
+BERTH_CLUSTER_CONF=$BERTH_CLUSTER_DIR/slurm.conf
+# CPUs each node claims (config_overrides: more than the machine has is fine).
+BERTH_CLUSTER_CPUS=${BERTH_CLUSTER_CPUS:-4}
+# munged started by the test bed (not one that ran already): stopped again by `cluster stop`.
+BERTH_MUNGE_MARKER=$BERTH_TESTBED_DIR/munged.started-by-testbed
+
+cluster_node_names() { # N -> node1 ... nodeN
+  local i
+  for ((i = 1; i <= $1; i++)); do echo "node$i"; done
+}
+
+# Runs a Slurm client command in the namespace with this cluster's config.
+cluster_client() {
+  nsenter --net="/run/netns/$BERTH_NETNS" -- env SLURM_CONF="$BERTH_CLUSTER_CONF" "$@"
+}
+
+munge_works() { munge -n 2>/dev/null | unmunge >/dev/null 2>&1; }
+
+munge_start() {
+  munge_works && return 0
+  mkdir -p /run/munge
+  chown munge:munge /run/munge
+  chmod 0755 /run/munge
+  runuser -u munge -- /usr/sbin/munged </dev/null >/dev/null 2>&1 ||
+    testbed_die "munged did not start (see /var/log/munge/munged.log)"
+  testbed_wait_for 10 munge_works || testbed_die "munged started but munge -n | unmunge fails"
+  touch "$BERTH_MUNGE_MARKER"
+  testbed_log "started munged (pid $(cat /run/munge/munged.pid 2>/dev/null))"
+}
+
+# Stops munged only if the test bed started it.
+munge_stop_if_ours() {
+  [ -e "$BERTH_MUNGE_MARKER" ] || return 0
+  testbed_stop_pidfile /run/munge/munged.pid munged 10
+  rm -f "$BERTH_MUNGE_MARKER"
+}
+
+cluster_write_config() { # plugin, node names...
+  local plugin=$1; shift
+  local ctld_port node port used=" "
+  ctld_port=$(testbed_free_port)
+  used+="$ctld_port "
+  {
+    cat <<CONF
+# Written by scripts/cluster: the berth test cluster (see docs/testbed.md).
+ClusterName=$BERTH_CLUSTER_NAME
+SlurmctldHost=$BERTH_CLUSTER_CONTROLLER(127.0.0.1)
+SlurmctldPort=$ctld_port
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+StateSaveLocation=$BERTH_CLUSTER_DIR/state
+SlurmdSpoolDir=$BERTH_CLUSTER_DIR/spool/%n
+TmpFS=$BERTH_CLUSTER_DIR/tmp/%n
+SlurmctldPidFile=$BERTH_CLUSTER_DIR/run/slurmctld.pid
+SlurmdPidFile=$BERTH_CLUSTER_DIR/run/slurmd-%n.pid
+SlurmctldLogFile=$BERTH_CLUSTER_DIR/log/slurmctld.log
+SlurmdLogFile=$BERTH_CLUSTER_DIR/log/slurmd-%n.log
+SlurmctldDebug=info
+SlurmdDebug=info
+PlugStackConfig=$BERTH_CLUSTER_DIR/plugstack.conf
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SchedulerType=sched/backfill
+MpiDefault=none
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+JobCompType=jobcomp/none
+SlurmdParameters=config_overrides
+ReturnToService=2
+KillWait=5
+InactiveLimit=0
+MinJobAge=60
+GresTypes=gpu
+CONF
+    for node in "$@"; do
+      port=$(testbed_free_port)
+      while [[ "$used" == *" $port "* ]]; do port=$(testbed_free_port); done
+      used+="$port "
+      echo "NodeName=$node NodeHostname=$node NodeAddr=127.0.0.1 Port=$port CPUs=$BERTH_CLUSTER_CPUS State=UNKNOWN"
+    done
+    echo "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP"
+    if [ -n "${BERTH_SLURM_CONF_EXTRA:-}" ]; then
+      echo "# from BERTH_SLURM_CONF_EXTRA"
+      printf '%s\n' "$BERTH_SLURM_CONF_EXTRA"
+    fi
+  } >"$BERTH_CLUSTER_CONF"
+  echo "required $plugin ${BERTH_PLUGSTACK_ARGS:-}" >"$BERTH_CLUSTER_DIR/plugstack.conf"
+  printf '%s\n' "$@" >"$BERTH_CLUSTER_DIR/nodes"
+}
+
+# Starts a daemon in the namespace, in a new UTS namespace named HOST. The daemon forks into
+# the background itself and writes its pid file.
+cluster_start_daemon() { # host, command...
+  local host=$1; shift
+  nsenter --net="/run/netns/$BERTH_NETNS" -- unshare --uts -- \
+    env SLURM_CONF="$BERTH_CLUSTER_CONF" sh -c 'hostname "$0" && exec "$@"' "$host" "$@" \
+    </dev/null >>"$BERTH_CLUSTER_DIR/log/daemon-start.log" 2>&1
+}
+
+# Prints "NODE STATE" per node (sinfo), empty when slurmctld does not answer.
+cluster_node_states() {
+  cluster_client sinfo -h -N -o '%N %t' 2>/dev/null | sort -u
+}
+
+cluster_all_idle() { # expected node count
+  local states
+  states=$(cluster_node_states)
+  [ "$(echo "$states" | grep -c ' idle$')" -eq "$1" ]
+}
+
+# Our processes: pids in the namespace that live in a UTS namespace other than ours (only
+# the cluster's daemons and their job steps do; the registries share the host's UTS).
+cluster_leftover_pids() {
+  local self pid
+  self=$(readlink /proc/self/ns/uts)
+  for pid in $(testbed_netns_pids); do
+    [ "$(readlink "/proc/$pid/ns/uts" 2>/dev/null)" != "$self" ] && [ -e "/proc/$pid" ] && echo "$pid"
+  done
+  true
+}
+
+cluster_dump_logs() {
+  local f
+  for f in "$BERTH_CLUSTER_DIR"/log/*.log; do
+    [ -s "$f" ] || continue
+    echo "--- $f (last 15 lines)" >&2
+    tail -n 15 "$f" >&2
+  done
+}

@@ -1,0 +1,357 @@
+#include "shared/container/executor.hpp"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "shared/container/passwd.hpp"
+#include "shared/sys/loop_device.hpp"
+#include "shared/sys/mount.hpp"
+#include "shared/sys/resolve.hpp"
+
+namespace berth::container {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Every mount made by this executor, detached newest first unless the set-up succeeds.
+class MountStack {
+ public:
+  MountStack() = default;
+  MountStack(const MountStack&) = delete;
+  MountStack& operator=(const MountStack&) = delete;
+  ~MountStack() {
+    if (committed_)
+      return;
+    for (auto it = mounts_.rbegin(); it != mounts_.rend(); ++it)
+      ::umount2(it->c_str(), MNT_DETACH);
+  }
+  void push(fs::path path) { mounts_.push_back(std::move(path)); }
+  void commit() { committed_ = true; }
+
+ private:
+  std::vector<fs::path> mounts_;
+  bool committed_ = false;
+};
+
+// A bind source opened and cloned before anything is mounted: the staging area may be mounted
+// over a host path that is also bound (unprivileged mode stages in /tmp), and a clone taken
+// later would carry it along as a sub-mount.
+struct OpenedSource {
+  UniqueFd fd;
+  UniqueFd tree;  // the detached copy that gets attached
+  bool isDirectory = false;
+  bool present = true;
+};
+
+sys::MountAttributes bindAttributes(const MountOp& op) {
+  sys::MountAttributes attributes;
+  attributes.readOnly = op.readOnly;
+  attributes.noDev = !op.allowDevices;
+  return attributes;
+}
+
+Result<OpenedSource> openSource(const MountOp& op, const sys::Identity& user) {
+  std::optional<sys::FsIdentityScope> scope;
+  if (op.checkAsUser) {
+    BERTH_ASSIGN(auto assumed, sys::FsIdentityScope::assume(user));
+    scope.emplace(std::move(assumed));
+  }
+  OpenedSource source;
+  source.fd = UniqueFd(::open(op.source.c_str(), O_PATH | O_CLOEXEC));
+  if (!source.fd) {
+    if (errno == ENOENT && op.optional) {
+      source.present = false;
+      return source;
+    }
+    return errnoError(fmt::format("{}: source `{}`", op.origin, op.source));
+  }
+  struct stat st {};
+  if (::fstat(source.fd.get(), &st) != 0)
+    return errnoError(fmt::format("{}: stat `{}`", op.origin, op.source));
+  source.isDirectory = S_ISDIR(st.st_mode);
+  // O_PATH needs only search permission on the parents: also check that the user may read it
+  // (and enter it, for a directory), with the file-system identity set above.
+  if (op.checkAsUser && ::faccessat(source.fd.get(), "", R_OK | (source.isDirectory ? X_OK : 0),
+                                    AT_EMPTY_PATH | AT_EACCESS) != 0)
+    return errnoError(fmt::format("{}: source `{}`", op.origin, op.source));
+  BERTH_ASSIGN(source.tree, sys::cloneTree(source.fd.get(), op.recursive, bindAttributes(op))
+                                .withContext(fmt::format("{}: `{}`", op.origin, op.source)));
+  return source;
+}
+
+// Devices of the file systems where mount points may be created: the root's overlay and the
+// tmpfs mounts the plan made (never a host directory bound earlier, such as /tmp).
+using CreatableDevices = std::vector<dev_t>;
+
+// The mount point for `op` inside the root, created when missing and allowed.
+// An empty fd: skip this mount (unprivileged mode, a system mount point the user namespace
+// cannot create because the image's directories belong to an unmapped root).
+Result<UniqueFd> mountPoint(int rootFd, const CreatableDevices& creatable, const MountOp& op,
+                            sys::NodeKind kind, const MountPlan& plan) {
+  bool writable = plan.writable;
+  if (op.missing == MissingTarget::kCreateIfWritable) {
+    // A destination reached through a symlink that climbs out of the image or is absolute:
+    // refuse rather than silently land somewhere else than the user wrote.
+    struct open_how how {};
+    how.flags = O_PATH | O_CLOEXEC;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    std::string relative = op.target.substr(op.target.find_first_not_of('/'));
+    int fd = static_cast<int>(::syscall(SYS_openat2, rootFd, relative.c_str(), &how, sizeof how));
+    if (fd >= 0)
+      ::close(fd);
+    else if (errno == EXDEV)
+      return Error(
+          fmt::format("{}: destination `{}` goes through a symlink leading out of the image",
+                      op.origin, op.target));
+  }
+  auto existing = sys::openInRoot(rootFd, op.target, O_PATH);
+  if (existing.ok())
+    return existing;
+  if (existing.error().errnum() != ENOENT)
+    return std::move(existing).error().withContext(op.origin);
+  if (op.missing == MissingTarget::kCreateIfWritable && !writable)
+    return Error(fmt::format(
+        "{}: destination `{}` does not exist in the read-only image (create it in the image, "
+        "or use --writable-tmpfs)",
+        op.origin, op.target));
+  // Create only inside the image's overlay or a tmpfs of the plan, never on a host directory
+  // bound earlier (/tmp): check the file system of the deepest existing ancestor first.
+  fs::path ancestor = fs::path(op.target).parent_path();
+  Result<UniqueFd> ancestorFd = sys::openInRoot(rootFd, ancestor.string(), O_PATH);
+  while (!ancestorFd.ok() && ancestorFd.error().errnum() == ENOENT && ancestor != "/") {
+    ancestor = ancestor.parent_path();
+    ancestorFd = sys::openInRoot(rootFd, ancestor.string(), O_PATH);
+  }
+  if (!ancestorFd.ok())
+    return std::move(ancestorFd).error().withContext(op.origin);
+  struct stat st {};
+  if (::fstat(ancestorFd->get(), &st) != 0)
+    return errnoError(fmt::format("{}: stat `{}`", op.origin, ancestor.string()));
+  if (std::find(creatable.begin(), creatable.end(), st.st_dev) == creatable.end())
+    return Error(
+        fmt::format("{}: destination `{}` does not exist, and `{}` is not part of the image",
+                    op.origin, op.target, ancestor.string()));
+  auto created = sys::openOrCreateInRoot(rootFd, op.target, kind);
+  if (!created.ok() && plan.unprivileged && op.missing == MissingTarget::kCreate &&
+      (created.error().errnum() == EACCES || created.error().errnum() == EPERM))
+    return UniqueFd();
+  return std::move(created).withContext(op.origin);
+}
+
+struct Staging {
+  fs::path dir;
+  fs::path lower() const { return dir / "lower"; }
+  fs::path upper() const { return dir / "upper"; }
+  fs::path work() const { return dir / "work"; }
+  fs::path root() const { return dir / "root"; }
+  fs::path files() const { return dir / "files"; }
+};
+
+Status makeDir(const fs::path& path, mode_t mode) {
+  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST)
+    return errnoError(fmt::format("create `{}`", path.string()));
+  return okStatus();
+}
+
+// Mounts the image read-only on staging.lower(); `imageFd` is the squashfs file, or the
+// detached clone of a sandbox directory.
+Status mountImage(const MountPlan& plan, const Staging& staging, int imageFd, MountStack& mounts,
+                  sys::ChildProcess& server) {
+  if (plan.image.kind == ImageKind::kDirectory) {
+    UniqueFd lowerFd(::open(staging.lower().c_str(), O_PATH | O_CLOEXEC));
+    if (!lowerFd)
+      return errnoError("open staging directory");
+    BERTH_TRY(sys::attachMount(imageFd, lowerFd.get()).withContext("mount sandbox image"));
+    mounts.push(staging.lower());
+    return okStatus();
+  }
+  if (plan.unprivileged) {
+    // FUSE: we mount the connection ourselves (we hold the capability in our namespace) and
+    // hand its fd to squashfuse_ll as /dev/fd/N, libfuse's convention for a pre-mounted fd.
+    UniqueFd fuse(::open("/dev/fuse", O_RDWR));
+    if (!fuse)
+      return errnoError("open /dev/fuse (unprivileged mode needs FUSE)");
+    std::string options = fmt::format("fd={},rootmode=40000,user_id={},group_id={}", fuse.get(),
+                                      ::getuid(), ::getgid());
+    BERTH_TRY(sys::mountFilesystem("berth-image", staging.lower(), "fuse.squashfuse",
+                                   MS_RDONLY | MS_NOSUID | MS_NODEV, options));
+    mounts.push(staging.lower());
+    std::string fdArg = fmt::format("/dev/fd/{}", fuse.get());
+    std::string imageArg = sys::fdPath(imageFd);
+    pid_t pid = ::fork();
+    if (pid < 0)
+      return errnoError("start squashfuse");
+    if (pid == 0) {
+      // The image and the connection fds stay open across exec; everything else closes.
+      int flags = ::fcntl(imageFd, F_GETFD);
+      ::fcntl(imageFd, F_SETFD, flags & ~FD_CLOEXEC);
+      std::string image = fmt::format("/dev/fd/{}", imageFd);
+      const char* argv[] = {plan.squashfuse.c_str(), "-f", image.c_str(), fdArg.c_str(), nullptr};
+      ::execv(plan.squashfuse.c_str(), const_cast<char**>(argv));
+      ::_exit(127);
+    }
+    server = sys::ChildProcess(pid);
+    // Our copy of the connection closes here: should squashfuse die, accesses fail instead of
+    // hanging.
+    return okStatus();
+  }
+  BERTH_ASSIGN(sys::LoopDevice loop, sys::attachLoopDevice(imageFd));
+  BERTH_TRY(sys::mountFilesystem(loop.path, staging.lower(), "squashfs",
+                                 MS_RDONLY | MS_NOSUID | MS_NODEV, ""));
+  mounts.push(staging.lower());
+  return okStatus();
+}
+
+Status writeGenerated(const fs::path& path, const std::string& content) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
+  if (!fd)
+    return errnoError(fmt::format("create `{}`", path.string()));
+  if (::write(fd.get(), content.data(), content.size()) != static_cast<ssize_t>(content.size()))
+    return errnoError(fmt::format("write `{}`", path.string()));
+  return okStatus();
+}
+
+// The content of a generated passwd or group file.
+Result<std::string> generatedContent(const MountOp& op, int rootFd, const sys::Identity& user) {
+  auto image = sys::readFileInRoot(rootFd, op.target);
+  std::string content = image.ok() ? std::move(image).value() : std::string();
+  if (op.kind == MountOpKind::kGroup)
+    return mergeGroup(content, user);
+  bool shellExists = sys::openInRoot(rootFd, user.shell, O_PATH).ok();
+  return mergePasswd(content, user, shellExists);
+}
+
+}  // namespace
+
+Result<sys::ChildProcess> executeMountPlan(const MountPlan& plan, const sys::Identity& user) {
+  Staging staging{plan.stagingDir};
+  // 1. Open every host path first: checked with the user's identity, and before the staging
+  //    area can hide any of them.
+  UniqueFd imageFd;
+  {
+    BERTH_ASSIGN(auto scope, sys::FsIdentityScope::assume(user));
+    int flags = plan.image.kind == ImageKind::kDirectory ? O_PATH | O_DIRECTORY : O_RDONLY;
+    imageFd = UniqueFd(::open(plan.image.path.c_str(), flags | O_CLOEXEC));
+    if (!imageFd)
+      return errnoError(fmt::format("open image `{}`", plan.image.path.string()));
+  }
+  if (plan.image.kind == ImageKind::kDirectory) {
+    // A sandbox directory is used through a read-only clone of it, taken now (see OpenedSource).
+    BERTH_ASSIGN(imageFd, sys::cloneTree(imageFd.get(), true, {.readOnly = true}));
+  }
+  std::vector<OpenedSource> sources(plan.ops.size());
+  for (size_t i = 0; i < plan.ops.size(); ++i)
+    if (plan.ops[i].kind == MountOpKind::kBind) {
+      BERTH_ASSIGN(sources[i], openSource(plan.ops[i], user));
+    }
+
+  // 2. The root: a tmpfs for the overlay's upper layer and generated files, the image, the
+  //    overlay. Nothing propagates to the host: the caller made the namespace private.
+  MountStack mounts;
+  sys::ChildProcess server;  // declared after `mounts`: stopped before they are detached
+  if (!plan.unprivileged)
+    BERTH_TRY(makeDir(staging.dir, 0700));
+  BERTH_TRY(sys::mountFilesystem("berth", staging.dir, "tmpfs", MS_NOSUID | MS_NODEV,
+                                 fmt::format("mode=0755,size={}", plan.overlaySize)));
+  mounts.push(staging.dir);
+  for (const auto& dir :
+       {staging.lower(), staging.upper(), staging.work(), staging.root(), staging.files()})
+    BERTH_TRY(makeDir(dir, 0755));
+  BERTH_TRY(mountImage(plan, staging, imageFd.get(), mounts, server).withContext("mount image"));
+  std::string overlay = fmt::format("lowerdir={},upperdir={},workdir={}", staging.lower().string(),
+                                    staging.upper().string(), staging.work().string());
+  if (plan.unprivileged)
+    overlay += ",userxattr";
+  BERTH_TRY(
+      sys::mountFilesystem("berth-root", staging.root(), "overlay", MS_NOSUID | MS_NODEV, overlay));
+  mounts.push(staging.root());
+  UniqueFd rootFd(::open(staging.root().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!rootFd)
+    return errnoError("open container root");
+  struct stat rootStat {};
+  if (::fstat(rootFd.get(), &rootStat) != 0)
+    return errnoError("stat container root");
+  CreatableDevices creatable{rootStat.st_dev};
+
+  // 3. The plan's mounts, in order.
+  for (size_t i = 0; i < plan.ops.size(); ++i) {
+    const MountOp& op = plan.ops[i];
+    switch (op.kind) {
+      case MountOpKind::kBind: {
+        if (!sources[i].present)
+          continue;
+        auto kind = sources[i].isDirectory ? sys::NodeKind::kDirectory : sys::NodeKind::kFile;
+        BERTH_ASSIGN(UniqueFd target, mountPoint(rootFd.get(), creatable, op, kind, plan));
+        if (!target)
+          continue;
+        BERTH_TRY(sys::attachMount(sources[i].tree.get(), target.get()).withContext(op.origin));
+        mounts.push(staging.root() / op.target.substr(1));
+        break;
+      }
+      case MountOpKind::kTmpfs: {
+        BERTH_ASSIGN(UniqueFd target,
+                     mountPoint(rootFd.get(), creatable, op, sys::NodeKind::kDirectory, plan));
+        if (!target)
+          continue;
+        BERTH_TRY(sys::mountFilesystem("tmpfs", sys::fdPath(target.get()), "tmpfs",
+                                       MS_NOSUID | MS_NODEV, op.data)
+                      .withContext(op.origin));
+        mounts.push(staging.root() / op.target.substr(1));
+        struct stat st {};
+        BERTH_ASSIGN(UniqueFd mounted, sys::openInRoot(rootFd.get(), op.target, O_PATH));
+        if (::fstat(mounted.get(), &st) == 0)
+          creatable.push_back(st.st_dev);
+        break;
+      }
+      case MountOpKind::kSymlink: {
+        fs::path target(op.target);
+        BERTH_ASSIGN(UniqueFd parent,
+                     sys::openOrCreateInRoot(rootFd.get(), target.parent_path().string(),
+                                             sys::NodeKind::kDirectory));
+        if (::symlinkat(op.source.c_str(), parent.get(), target.filename().c_str()) != 0 &&
+            errno != EEXIST)
+          return errnoError(fmt::format("{}: create symlink", op.origin));
+        break;
+      }
+      case MountOpKind::kPasswd:
+      case MountOpKind::kGroup: {
+        BERTH_ASSIGN(std::string content, generatedContent(op, rootFd.get(), user));
+        fs::path file = staging.files() / fs::path(op.target).filename();
+        BERTH_TRY(writeGenerated(file, content));
+        UniqueFd source(::open(file.c_str(), O_PATH | O_CLOEXEC));
+        if (!source)
+          return errnoError(fmt::format("open `{}`", file.string()));
+        BERTH_ASSIGN(UniqueFd target,
+                     mountPoint(rootFd.get(), creatable, op, sys::NodeKind::kFile, plan));
+        if (!target)
+          continue;
+        BERTH_ASSIGN(UniqueFd tree, sys::cloneTree(source.get(), false, {.readOnly = true}));
+        BERTH_TRY(sys::attachMount(tree.get(), target.get()).withContext(op.origin));
+        mounts.push(staging.root() / op.target.substr(1));
+        break;
+      }
+    }
+  }
+
+  // 4. Read-only root unless the user asked for a writable one; then enter it.
+  if (!plan.writable) {
+    UniqueFd root(::open(staging.root().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    BERTH_TRY(sys::setMountAttributes(root.get(), false, {.readOnly = true})
+                  .withContext("make the root read-only"));
+  }
+  BERTH_TRY(sys::pivotRootAndDetach(staging.root()));
+  mounts.commit();
+  return server;
+}
+
+}  // namespace berth::container

@@ -1,0 +1,110 @@
+#include "shared/container/launch.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include <fmt/format.h>
+
+#include "shared/core/strings.hpp"
+#include "shared/sys/process.hpp"
+
+namespace berth::container {
+namespace {
+
+// execve of `file` for each directory of PATH, like execvpe but with the container's PATH.
+// Returns the most telling errno when nothing could be executed.
+int execInPath(const std::string& file, char* const argv[], char* const envp[],
+               const std::string& path) {
+  if (file.find('/') != std::string::npos) {
+    ::execve(file.c_str(), argv, envp);
+    return errno;
+  }
+  int result = ENOENT;
+  for (const auto& dir : split(path, ':')) {
+    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + file;
+    ::execve(candidate.c_str(), argv, envp);
+    if (errno != ENOENT && errno != ENOTDIR)
+      result = errno;
+  }
+  return result;
+}
+
+[[noreturn]] void fail(int errorPipe, const std::string& message) {
+  (void)sys::writeAll(errorPipe, message);
+  ::_exit(127);
+}
+
+[[noreturn]] void runChild(const PreparedContainer& container, const sys::Identity& user,
+                           const LaunchSpec& spec, int errorPipe) {
+  // Back to default dispositions: the parent may ignore SIGINT while it waits.
+  for (int sig : {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGPIPE})
+    ::signal(sig, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (Status s = joinContainer(container); !s.ok())
+    fail(errorPipe, s.error().message());
+  if (Status s = sys::dropPrivileges(user); !s.ok())
+    fail(errorPipe, s.error().message());
+  if (Status s = sys::setNoNewPrivileges(); !s.ok())
+    fail(errorPipe, s.error().message());
+  // After dropping privileges: the user must be able to enter the directory.
+  if (::chdir(spec.workingDir.c_str()) != 0)
+    fail(errorPipe,
+         Error::fromErrno(errno, fmt::format("working directory `{}`", spec.workingDir)).message());
+  std::vector<char*> envp;
+  for (const auto& entry : spec.env)
+    envp.push_back(const_cast<char*>(entry.c_str()));
+  envp.push_back(nullptr);
+  const std::string* pathEntry = findEnv(spec.env, "PATH");
+  std::string path = pathEntry ? pathEntry->substr(5) : std::string("/usr/bin:/bin");
+  std::vector<std::string> candidates{spec.argv[0]};
+  candidates.insert(candidates.end(), spec.fallbacks.begin(), spec.fallbacks.end());
+  int error = ENOENT;
+  for (const auto& candidate : candidates) {
+    std::vector<std::string> args = spec.argv;
+    args[0] = candidate;
+    std::vector<char*> argv;
+    for (auto& arg : args)
+      argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    error = execInPath(candidate, argv.data(), envp.data(), path);
+    if (error != ENOENT)
+      break;
+  }
+  if (error == ENOENT)
+    fail(errorPipe, fmt::format("command `{}` not found in the image", spec.argv[0]));
+  fail(errorPipe, Error::fromErrno(error, fmt::format("execute `{}`", spec.argv[0])).message());
+}
+
+}  // namespace
+
+Result<pid_t> spawnInContainer(const PreparedContainer& container, const sys::Identity& user,
+                               const LaunchSpec& spec) {
+  if (spec.argv.empty())
+    return Error("no command to run");
+  int pipeFds[2];
+  if (::pipe2(pipeFds, O_CLOEXEC) != 0)
+    return errnoError("pipe");
+  UniqueFd readEnd(pipeFds[0]);
+  UniqueFd writeEnd(pipeFds[1]);
+  pid_t pid = ::fork();
+  if (pid < 0)
+    return errnoError("fork");
+  if (pid == 0) {
+    readEnd.reset();
+    runChild(container, user, spec, writeEnd.get());
+  }
+  writeEnd.reset();
+  // The pipe closes on a successful exec (close-on-exec) or carries the child's error.
+  BERTH_ASSIGN(std::string message, sys::readAll(readEnd.get()));
+  if (message.empty())
+    return pid;
+  (void)sys::waitForProcess(pid);
+  return Error(message);
+}
+
+}  // namespace berth::container

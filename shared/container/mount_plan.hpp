@@ -1,0 +1,77 @@
+// The mount plan: the container's set-up as data, built by pure functions from the image, the
+// user's options and the site's configuration; executed by executor.hpp.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shared/container/image_source.hpp"
+#include "shared/container/options.hpp"
+#include "shared/sys/identity.hpp"
+
+namespace berth::container {
+
+enum class MountOpKind {
+  kBind,     // bind a host path (file or directory) onto `target`
+  kTmpfs,    // a fresh tmpfs on `target`, options in `data`
+  kSymlink,  // a symlink `target` -> `source` (minimal /dev: ptmx, fd, stdin, ...)
+  kPasswd,   // the image's /etc/passwd plus the user's entry, bound on `target`
+  kGroup,    // the image's /etc/group plus the user's primary group, bound on `target`
+};
+
+// What to do when the mount point does not exist in the image.
+enum class MissingTarget {
+  kCreate,            // create it (in the overlay; system mounts)
+  kCreateIfWritable,  // create it only in a writable image, else fail (user binds)
+};
+
+struct MountOp {
+  MountOpKind kind = MountOpKind::kBind;
+  std::string source;  // kBind: host path; kSymlink: the link's text
+  std::string target;  // absolute path inside the container
+  bool readOnly = false;
+  bool recursive = true;      // kBind: also the mounts below the source
+  bool allowDevices = false;  // kBind: keep device nodes usable (the host's /dev)
+  bool checkAsUser = false;   // kBind: open the source with the user's identity
+  bool optional = false;      // kBind: skip when the source does not exist on the host
+  MissingTarget missing = MissingTarget::kCreate;
+  std::string data;    // kTmpfs: mount options
+  std::string origin;  // for messages: "--bind /data:/data", "home", "/proc", ...
+
+  bool operator==(const MountOp&) const = default;
+};
+
+struct MountPlan {
+  ImageLocation image;
+  bool writable = false;      // user writes allowed (tmpfs upper); else the root is remounted ro
+  std::string overlaySize;    // size= of the upper tmpfs
+  bool unprivileged = false;  // user namespace + squashfuse instead of loop device
+  std::filesystem::path squashfuse;
+  std::filesystem::path stagingDir;
+  std::vector<MountOp> ops;  // in order, once the root is assembled
+  // Where the command starts when the host's current directory is visible inside (bound).
+  std::optional<std::string> hostCwdInside;
+};
+
+struct PlanInputs {
+  ImageLocation image;
+  ContainerOptions options;
+  RuntimeConfig config;
+  sys::Identity user;
+  bool unprivileged = false;
+  std::string hostCwd;  // absolute
+};
+
+[[nodiscard]] Result<MountPlan> buildMountPlan(const PlanInputs& inputs);
+
+// The system mounts: /proc, /sys, /dev, /dev/shm, /tmp, /var/tmp, host files, passwd, group.
+std::vector<MountOp> systemMounts(bool contain, const RuntimeConfig& config);
+
+// Where `hostPath` appears inside the container given the binds in `ops` (longest match), if
+// it does.
+std::optional<std::string> containerPathOf(const std::string& hostPath,
+                                           const std::vector<MountOp>& ops);
+
+}  // namespace berth::container

@@ -1,0 +1,41 @@
+// Options of the container runtime: the site's (berth.conf, see docs/admin-runtime.md for the
+// proposed keys) and the user's (command line / SPANK options).
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "shared/container/mount_spec.hpp"
+
+namespace berth::container {
+
+// Site settings. Each field names its proposed berth.conf key.
+struct RuntimeConfig {
+  // runtime.staging_dir: where the root is assembled inside the private mount namespace
+  // (privileged mode; invisible outside it). Unprivileged mode uses a fresh directory in /tmp.
+  std::filesystem::path stagingDir = "/run/berth";
+  // runtime.overlay_size: size= of the tmpfs that holds a writable image's changes.
+  std::string overlaySize = "1g";
+  // runtime.default_binds: binds every container gets (SRC[:DST[:ro|rw]] list).
+  std::vector<MountSpec> defaultBinds;
+  // runtime.mount_home: bind the user's home directory (users can opt out with --no-home).
+  bool mountHome = true;
+  // runtime.host_files: host files bound read-only when present.
+  std::vector<std::string> hostFiles = {"/etc/hosts", "/etc/resolv.conf", "/etc/localtime"};
+  // runtime.allow_unprivileged: let non-root users run containers in a user namespace.
+  bool allowUnprivileged = true;
+  // runtime.squashfuse: the FUSE squashfs server for unprivileged mode.
+  std::filesystem::path squashfuse = "/usr/bin/squashfuse_ll";
+};
+
+// Per-container choices of the user.
+struct ContainerOptions {
+  std::vector<MountSpec> binds;  // -B/--bind (sources absolute)
+  bool writable = false;         // --writable-tmpfs: changes go to a tmpfs and vanish at exit
+  std::string overlaySize;       // --overlay-size; empty: the site's
+  bool contain = false;          // --contain: private /tmp, /var/tmp, minimal /dev
+  bool noHome = false;           // --no-home
+};
+
+}  // namespace berth::container

@@ -1,0 +1,29 @@
+// One call for the runtime and the SPANK plugin: discover the driver, select GPUs, check CUDA,
+// and return the plan (injection.hpp says how to apply it).
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "shared/core/result.hpp"
+#include "shared/gpu/injection.hpp"
+
+namespace berth::gpu {
+
+struct GpuSetup {
+  DriverSearch search;
+  GpuRequest request;
+  EnvLookup stepEnv;  // the step's (or the user's) environment: SLURM_*_GPUS, CUDA_MPS_*
+  std::vector<std::string> imageEnv;               // the image config's Env
+  std::map<std::string, std::string> imageLabels;  // the image config's Labels
+  std::filesystem::path
+      imageRoot;  // the mounted image, for libcudart and compat libs; may be empty
+};
+
+// Returns a disabled plan when nothing is to be injected; the child-process CUDA probe runs
+// only when the image states a CUDA version and GPUs are injected.
+Result<GpuInjection> prepareGpuInjection(const GpuSetup& setup);
+
+}  // namespace berth::gpu
