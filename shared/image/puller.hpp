@@ -45,4 +45,10 @@ struct PullObserver {
 Result<PullResult> pullImage(std::string_view source, ImageCache& cache, const PullOptions& options,
                              const PullObserver& observer, const Logger& log);
 
+// The image `reference` names in `cache` (by reference or digest, marked used), pulled first
+// when it is not there: what `berth run REF` (container::ImageResolver) and the SPANK plugin
+// need.
+Result<std::filesystem::path> findOrPull(std::string_view reference, ImageCache& cache,
+                                         const PullOptions& options, const Logger& log);
+
 }  // namespace berth::image

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <string>
 
@@ -9,6 +10,7 @@
 #include "shared/core/temp_dir.hpp"
 #include "shared/image/converter.hpp"
 #include "shared/image/layer_reader.hpp"
+#include "shared/image/puller.hpp"
 #include "tests/unit/tar_builder.hpp"
 
 using namespace berth;
@@ -135,4 +137,23 @@ TEST_CASE("convert: a failed conversion leaves nothing behind") {
   REQUIRE_FALSE(waited.ok());
   CHECK(waited.error().message().find("layer sha256:late: HTTP 500") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir->path() / "out.sqsh"));
+}
+
+TEST_CASE("findOrPull: a cached image is found, a local source is pulled once") {
+  auto dir = TempDir::create("/tmp", "berth-convert-test");
+  REQUIRE(dir.ok());
+  auto cache = ImageCache::open(dir->path() / "cache");
+  REQUIRE(cache.ok());
+  std::filesystem::create_directories(dir->path() / "sandbox/etc");
+  std::ofstream(dir->path() / "sandbox/etc/hostname") << "box\n";
+  std::string source = (dir->path() / "sandbox").string();
+  auto first = findOrPull(source, *cache, PullOptions{}, Logger());
+  REQUIRE_MESSAGE(first.ok(), first.error().message());
+  CHECK(std::filesystem::exists(*first));
+  auto again = findOrPull(source, *cache, PullOptions{}, Logger());
+  REQUIRE(again.ok());
+  CHECK(*again == *first);
+  CHECK(cache->list()->size() == 1);
+  auto image = readImage(*first, dir->path());
+  CHECK(image["etc/hostname"].content == "box\n");
 }
