@@ -21,8 +21,6 @@
 
 #include "spank_plugin/image_provider.hpp"
 
-// The converter comes with the pull issue's branch; until it is merged, saving is refused.
-#if __has_include("shared/image/converter.hpp")
 #include "shared/core/temp_dir.hpp"
 #include "shared/core/unique_fd.hpp"
 #include "shared/image/atomic_file.hpp"
@@ -149,17 +147,3 @@ Status saveContainer(const config::SiteConfig& site, const std::filesystem::path
 }
 
 }  // namespace berth::spank
-
-#else
-
-namespace berth::spank {
-
-Status saveContainer(const config::SiteConfig&, const std::filesystem::path&,
-                     const std::filesystem::path&, const std::filesystem::path&,
-                     const UserIdentity&, const Logger&) {
-  return Error("this build of berth has no squashfs writer");
-}
-
-}  // namespace berth::spank
-
-#endif

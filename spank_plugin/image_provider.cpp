@@ -8,13 +8,8 @@
 
 #include "shared/core/file_lock.hpp"
 #include "shared/image/credentials.hpp"
-// The image cache and the puller come with the pull issue's branch; until it is merged the
-// plugin runs squashfs files by path only.
-#if __has_include("shared/image/puller.hpp")
 #include "shared/image/image_cache.hpp"
 #include "shared/image/puller.hpp"
-#define BERTH_HAVE_IMAGE_CACHE 1
-#endif
 #include "shared/image/reference.hpp"
 #include "shared/image/registry_client.hpp"
 #include "shared/sys/identity.hpp"
@@ -35,8 +30,7 @@ image::RegistryOptions registryOptions(const config::SiteConfig& site) {
 // `berth login` file and Docker config, found through the job's HOME/XDG_CONFIG_HOME/
 // DOCKER_CONFIG, or the job's BERTH_REGISTRY_* variables), handed to the registry client as
 // the only variables it sees: root's own files and environment never serve a user's pull.
-[[maybe_unused]] Result<image::EnvLookup> userCredentials(const ImageRequest& request,
-                                                          std::string_view registry) {
+Result<image::EnvLookup> userCredentials(const ImageRequest& request, std::string_view registry) {
   BERTH_ASSIGN(sys::Identity user, sys::lookupIdentity(static_cast<uid_t>(request.user.uid)));
   user.gid = static_cast<gid_t>(request.user.gid);
   image::EnvLookup jobEnv = [&](std::string_view name) -> std::optional<std::string> {
@@ -79,11 +73,6 @@ Result<std::filesystem::path> ensureImage(const config::SiteConfig& site, const 
     // Opened with the user's identity when the container is built.
     return std::filesystem::path(request.image);
   }
-#ifndef BERTH_HAVE_IMAGE_CACHE
-  (void)log;
-  return Error(fmt::format("{}: this build of berth has no image cache (run a squashfs file)",
-                           request.image));
-#else
   BERTH_ASSIGN(image::ImageCache cache, image::ImageCache::open(site.imageCache));
   // The digest srun pinned: every node runs the same image even if the tag moved since.
   std::optional<FileLock> pullLock;
@@ -127,7 +116,6 @@ Result<std::filesystem::path> ensureImage(const config::SiteConfig& site, const 
   if (!request.pinnedDigest || reference.toString() != request.image)
     (void)cache.recordReference(request.image, pulled.digest);
   return pulled.path;
-#endif
 }
 
 }  // namespace
@@ -147,17 +135,14 @@ void addImageProvider(Backend& backend, const config::SiteConfig& site, const Lo
     Result<image::ResolvedImage> resolved = client.resolve(reference, "");
     if (resolved.ok())
       return std::optional<std::string>(resolved->manifestDigest);
-#ifdef BERTH_HAVE_IMAGE_CACHE
     // Images berth built or imported, and images of registries out of reach: the cache's.
     if (auto cache = image::ImageCache::open(site.imageCache); cache.ok()) {
       if (auto cached = cache->find(image); cached.ok() && *cached)
         return std::optional<std::string>((*cached)->digest);
     }
-#endif
     return std::move(resolved).error();
   };
   backend.isCached = [site](std::string_view, const std::optional<std::string>& digest) {
-#ifdef BERTH_HAVE_IMAGE_CACHE
     if (!digest)
       return true;  // nothing to say
     auto stem = image::digestFileStem(*digest);
@@ -165,10 +150,6 @@ void addImageProvider(Backend& backend, const config::SiteConfig& site, const Lo
       return true;
     std::error_code ignored;
     return std::filesystem::exists(site.imageCache / "images" / (*stem + ".sqsh"), ignored);
-#else
-    (void)digest;
-    return true;
-#endif
   };
   backend.ensureImage = [site, log](const ImageRequest& request) {
     return ensureImage(site, log, request);
