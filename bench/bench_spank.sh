@@ -32,7 +32,6 @@ run() {  # run ARGS...: one srun as the test user, its wall time in ms on stdout
   local start end
   start=$(date +%s%N)
   testbed_in_netns runuser -u "$BERTH_TEST_USER" -- env -C "$home" SLURM_CONF="$SLURM_CONF" \
-    BERTH_INSECURE_REGISTRIES="${BERTH_TEST_REGISTRY:-}" \
     srun "$@" >/dev/null 2>&1 || { echo "bench_spank: srun $* failed" >&2; exit 1; }
   end=$(date +%s%N)
   echo $(((end - start) / 1000000))

@@ -33,7 +33,6 @@ as_user() {
   local rc=0
   testbed_in_netns runuser -u "$BERTH_TEST_USER" -- env -C "$SPANK_WORK" \
     HOME="$TEST_HOME" SLURM_CONF="$SLURM_CONF" OMPI_MCA_btl_tcp_if_include=lo \
-    BERTH_INSECURE_REGISTRIES="$BERTH_TEST_REGISTRY,${BERTH_TEST_AUTH_REGISTRY:-}" \
     "$@" >"$OUT" 2>"$ERR" </dev/null || rc=$?
   return $rc
 }
