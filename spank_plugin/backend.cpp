@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "shared/container/container_namespace.hpp"
+#include "shared/container/entrypoint.hpp"
 #include "shared/container/mount_plan.hpp"
 #include "shared/container/mount_spec.hpp"
 #include "shared/sys/identity.hpp"
@@ -49,13 +50,19 @@ Result<Container> buildContainer(const config::SiteConfig& site, const Container
   BERTH_ASSIGN(sys::Identity user, sys::lookupIdentity(static_cast<uid_t>(request.user.uid)));
   user.gid = static_cast<gid_t>(request.user.gid);
   container::PlanInputs inputs;
+  inputs.config = runtimeConfig(site);
   inputs.image = {container::ImageKind::kSquashfs, request.imageFile};
   BERTH_ASSIGN(inputs.options.binds, mountSpecs(request.mounts));
+  BERTH_ASSIGN(inputs.config.defaultBinds, mountSpecs(request.siteMounts));
   inputs.options.writable = request.writable;
   inputs.options.noHome = !request.mountHome;
-  inputs.config = runtimeConfig(site);
   inputs.user = user;
   BERTH_ASSIGN(container::MountPlan plan, container::buildMountPlan(inputs));
+  // Messages name the SPANK option the user wrote, not the CLI's.
+  for (container::MountOp& op : plan.ops) {
+    if (op.origin.starts_with("--bind "))
+      op.origin = "--container-mounts " + op.origin.substr(7);
+  }
   for (const std::filesystem::path& path : request.hostPaths)
     plan.ops.push_back(stepBind(path));
   plan.persistentLayer = request.persistentUpper;
@@ -69,6 +76,8 @@ Result<Container> buildContainer(const config::SiteConfig& site, const Container
   if (!prepared.imageConfigJson().empty()) {
     BERTH_ASSIGN(built.config, image::parseImageConfig(prepared.imageConfigJson())
                                    .withContext("the image's /.berth/config.json"));
+    // An image for another CPU cannot run here: say so instead of "Exec format error".
+    BERTH_TRY(container::checkPlatform(built.config, image::hostPlatform()));
   }
   built.imageFile = request.imageFile;
   return built;

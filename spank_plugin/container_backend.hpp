@@ -40,7 +40,8 @@ struct ContainerRequest {
   UserIdentity user;
   bool writable = false;
   bool mountHome = true;
-  std::vector<std::string> mounts;  // site defaults, then the user's, SRC[:DST[:FLAGS]]
+  std::vector<std::string> siteMounts;           // default_mounts of berth.conf, SRC[:DST[:FLAGS]]
+  std::vector<std::string> mounts;               // the user's --container-mounts
   std::vector<std::filesystem::path> hostPaths;  // bound at the same path (PMIx dirs, batch script)
   // For named containers and --container-save: the overlay's layer lives in this host
   // directory (DIR/upper and DIR/work, kept between steps) instead of in a tmpfs.

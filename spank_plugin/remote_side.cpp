@@ -79,7 +79,8 @@ Status buildStepContainer(StepState& state, const NodeFacts& node, const Environ
                            .user = user,
                            .writable = switches.writable,
                            .mountHome = switches.mountHome,
-                           .mounts = state.site.defaultMounts,
+                           .siteMounts = state.site.defaultMounts,
+                           .mounts = {},
                            .hostPaths = stepHostPaths(node, log),
                            .persistentUpper = std::nullopt,
                            .writableSize = state.site.writableSize};

@@ -25,12 +25,13 @@ expect_user_error '/root' srun -N1 -n1 --container-image="$IMG" --container-moun
 expect_user_error 'no-such-command' srun -N1 -n1 --container-image="$IMG" no-such-command
 expect_user_error 'no such directory' srun -N1 -n1 --container-image="$IMG" --container-workdir=/no/such/dir true
 
-# An image for another architecture (the arm64-only manifest of the multiarch index is not
-# pushed alone; the index picks amd64, so this uses a platform-pinned digest if the images
-# script exported one).
-if [ -n "${BERTH_TEST_ARM64_IMAGE:-}" ]; then
-  expect_user_error 'arm64' srun -N1 -n1 --container-image="$BERTH_TEST_ARM64_IMAGE" true
-fi
+# An image for another architecture: the arm64 manifest of the multiarch index, by digest.
+index=$(testbed_in_netns skopeo inspect --tls-verify=false --raw "docker://$BERTH_TEST_REGISTRY/multiarch:latest")
+arm64=$(/usr/bin/python3 -c '
+import json, sys
+print(next(m["digest"] for m in json.loads(sys.argv[1])["manifests"]
+           if m["platform"]["architecture"] == "arm64"))' "$index")
+expect_user_error 'arm64' srun -N1 -n1 --container-image="$BERTH_TEST_REGISTRY/multiarch@$arm64" true
 
 # Two nodes: the step fails, the nodes stay in service.
 if as_user srun -N2 -n2 --container-image="$IMG" --container-mounts=/root:/r true; then

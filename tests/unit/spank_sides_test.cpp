@@ -251,7 +251,8 @@ TEST_CASE("slurmstepd side: errors are deferred, never returned") {
     CHECK(asked->pinnedDigest == std::string(kDigest));
     CHECK(asked->user.uid == 1001);
     REQUIRE(built);
-    CHECK(built->mounts == std::vector<std::string>{"/site", "/data:/data:ro"});
+    CHECK(built->siteMounts == std::vector<std::string>{"/site"});
+    CHECK(built->mounts == std::vector<std::string>{"/data:/data:ro"});
     CHECK(built->hostPaths ==
           std::vector<std::filesystem::path>{dir->path() / "spool/n2/pmix.12.0",
                                              dir->path() / "tmp/n2/spmix_appdir_1001_12.0"});
