@@ -27,6 +27,9 @@ Result<std::vector<container::MountSpec>> mountSpecs(const std::vector<std::stri
 container::RuntimeConfig runtimeConfig(const config::SiteConfig& site) {
   container::RuntimeConfig runtime;
   runtime.overlaySize = site.writableSize;
+  runtime.stagingDir = site.stagingDir;
+  runtime.hostFiles = site.hostFiles;
+  runtime.squashfuse = site.squashfuse;
   runtime.mountHome = true;           // the step's choice is made in ContainerOptions::noHome
   runtime.allowUnprivileged = false;  // slurmstepd is root
   return runtime;

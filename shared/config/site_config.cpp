@@ -181,6 +181,23 @@ constexpr Row kRows[] = {
        c.writableSize = std::string(v);
        return okStatus();
      }},
+    {{"staging_dir", SettingKind::kPath,
+      "where the runtime assembles a container's root (inside its private namespace only)"},
+     setPath<&SiteConfig::stagingDir>},
+    {{"host_files", SettingKind::kList,
+      "host files bound read-only into every container when present (replaces the default)"},
+     [](SiteConfig& c, std::string_view v) -> Status {
+       BERTH_ASSIGN(auto items, parseList(v));
+       for (const std::string& item : items)
+         BERTH_TRY(parsePath(item));
+       c.hostFiles = std::move(items);
+       return okStatus();
+     }},
+    {{"allow_unprivileged", SettingKind::kBool,
+      "non-root users may run `berth exec/run` in a user namespace (with squashfuse)"},
+     setBool<&SiteConfig::allowUnprivileged>},
+    {{"squashfuse", SettingKind::kPath, "the FUSE squashfs server of unprivileged containers"},
+     setPath<&SiteConfig::squashfuse>},
 };
 
 const Row* findRow(std::string_view key) {

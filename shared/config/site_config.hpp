@@ -51,6 +51,13 @@ struct SiteConfig {
   std::chrono::seconds pullTimeout{600};
   // Size of the tmpfs upper layer of writable containers (mount option syntax: 1G, 50%).
   std::string writableSize = "50%";
+  // The container runtime (berth run/exec and the plugin): where a root is assembled inside
+  // the private namespace, host files bound read-only when present, whether non-root users
+  // may run containers in a user namespace, and the FUSE squashfs server they use.
+  std::filesystem::path stagingDir = "/run/berth";
+  std::vector<std::string> hostFiles = {"/etc/hosts", "/etc/resolv.conf", "/etc/localtime"};
+  bool allowUnprivileged = true;
+  std::filesystem::path squashfuse = "/usr/bin/squashfuse_ll";
 };
 
 enum class SettingKind { kPath, kBool, kInt, kDuration, kList, kSize };

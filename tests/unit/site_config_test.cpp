@@ -47,6 +47,10 @@ zstd_level = 19
 keep_setuid = true
 pull_timeout = 10m
 writable_size = 4g
+staging_dir = /run/berth-stage
+host_files = /etc/hosts
+allow_unprivileged = no
+squashfuse = /usr/local/bin/squashfuse_ll
 )",
                                 "berth.conf");
   REQUIRE(config.ok());
@@ -67,6 +71,10 @@ writable_size = 4g
   CHECK(config->keepSetuid);
   CHECK(config->pullTimeout == std::chrono::seconds(600));
   CHECK(config->writableSize == "4g");
+  CHECK(config->stagingDir == "/run/berth-stage");
+  CHECK(config->hostFiles == std::vector<std::string>{"/etc/hosts"});
+  CHECK_FALSE(config->allowUnprivileged);
+  CHECK(config->squashfuse == "/usr/local/bin/squashfuse_ll");
 }
 
 TEST_CASE("site config: strict errors name the file and line") {
