@@ -101,16 +101,18 @@ no_leftovers() {
   fail "left behind: before $LEFTOVERS_BEFORE, now $now"
 }
 
-# expect_user_error REGEX CMD...: CMD fails, stderr has exactly one `berth:` line matching
+# expect_user_error REGEX CMD...: CMD fails, stderr has exactly one `berth:` error line matching
 # REGEX, nodes stay in service, nothing left behind.
 expect_user_error() {
   local regex=$1
   shift
   if as_user "$@"; then show; fail "succeeded, expected an error: $*"; fi
   local lines
-  lines=$(grep -c 'berth:' "$ERR" || true)
-  [ "$lines" = 1 ] || { show; fail "$lines berth: lines on stderr (expected 1): $*"; }
-  grep -Eq -- "berth: .*$regex" "$ERR" || { show; fail "stderr lacks /$regex/: $*"; }
+  # One error line from berth (an informational `berth: ... the nodes pull it first` may
+  # come before it).
+  lines=$(grep -c 'error: berth:' "$ERR" || true)
+  [ "$lines" = 1 ] || { show; fail "$lines berth: error lines on stderr (expected 1): $*"; }
+  grep -Eq -- "error: berth: .*$regex" "$ERR" || { show; fail "stderr lacks /$regex/: $*"; }
   nodes_in_service
   no_leftovers
   pass "error: $(grep 'berth:' "$ERR" | head -c 200)"
