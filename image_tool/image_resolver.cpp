@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "image_tool/site.hpp"
+#include "shared/config/site_mapping.hpp"
 #include "shared/image/image_cache.hpp"
 #include "shared/image/puller.hpp"
 

@@ -7,8 +7,8 @@
 
 namespace berth::cli {
 
-// Uses the default cache (ImageCache::defaultRoot()); registries marked insecure through
-// BERTH_INSECURE_REGISTRIES are honoured by the registry client.
+// Uses the cache of cacheRootFor() and the site's registry settings (berth.conf); registries
+// marked insecure through BERTH_INSECURE_REGISTRIES are honoured by the registry client.
 container::ImageResolver cacheImageResolver(const Logger& log);
 
 }  // namespace berth::cli

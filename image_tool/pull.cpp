@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 
 #include "image_tool/command.hpp"
+#include "image_tool/site.hpp"
+#include "shared/config/site_mapping.hpp"
 #include "shared/image/image_cache.hpp"
 #include "shared/image/local_source.hpp"
 #include "shared/image/puller.hpp"
@@ -27,7 +29,7 @@ struct PullCommandOptions {
   std::string output;
   std::string platform;
   bool insecure = false;
-  int zstdLevel = 3;
+  int zstdLevel = 0;  // 0: the site's (berth.conf zstd_level, default 3)
   bool keepSetuid = false;
 };
 
@@ -121,10 +123,14 @@ class ProgressDisplay {
 
 Result<int> pull(const PullCommandOptions& o, const Invocation& invocation) {
   const Logger& log = invocation.log;
+  BERTH_ASSIGN(config::SiteConfig site, loadSite());
   image::PullOptions options;
   options.platform = o.platform;
-  options.convert.zstdLevel = o.zstdLevel;
-  options.convert.keepSetuid = o.keepSetuid;
+  options.registry = config::registryOptionsFor(site);
+  options.convert = config::convertOptionsFor(site);
+  if (o.zstdLevel != 0)
+    options.convert.zstdLevel = o.zstdLevel;
+  options.convert.keepSetuid = options.convert.keepSetuid || o.keepSetuid;
   if (!o.output.empty())
     options.output = std::filesystem::absolute(o.output);
   if (o.insecure) {
@@ -134,9 +140,7 @@ Result<int> pull(const PullCommandOptions& o, const Invocation& invocation) {
       options.registry.insecureRegistries.push_back(ref.registry);
     }
   }
-  std::filesystem::path root =
-      o.cacheDir.empty() ? image::ImageCache::defaultRoot() : std::filesystem::path(o.cacheDir);
-  BERTH_ASSIGN(image::ImageCache cache, image::ImageCache::open(root));
+  BERTH_ASSIGN(image::ImageCache cache, image::ImageCache::open(cacheRootFor(site, o.cacheDir)));
 
   auto display = std::make_shared<ProgressDisplay>(invocation.quiet);
   image::PullObserver observer;
@@ -171,12 +175,13 @@ void addPullCommand(CLI::App& app, Invocation& invocation) {
       "Pull an image (registry, oci:, oci-archive:, docker-archive:, directory, squashfs) "
       "into the image cache");
   cmd->add_option("--cache", o->cacheDir,
-                  "Image cache directory (default: $BERTH_CACHE_DIR, /var/cache/berth for root, "
-                  "else ~/.cache/berth)");
+                  "Image cache directory (default: $BERTH_CACHE_DIR, for root the site cache of "
+                  "berth.conf, /var/cache/berth; else ~/.cache/berth)");
   cmd->add_option("-o,--output", o->output, "Write the squashfs image to this file instead");
   cmd->add_option("--platform", o->platform, "OS/ARCH[/VARIANT] to pull (default: this host's)");
   cmd->add_flag("--insecure", o->insecure, "Allow plain HTTP to this image's registry");
-  cmd->add_option("--zstd-level", o->zstdLevel, "zstd compression level of the image (1-22)")
+  cmd->add_option("--zstd-level", o->zstdLevel,
+                  "zstd compression level of the image (1-22; default: berth.conf, 3)")
       ->check(CLI::Range(1, 22));
   cmd->add_flag("--keep-setuid", o->keepSetuid,
                 "Keep setuid/setgid bits of image files (for administrators)");

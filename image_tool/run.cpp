@@ -10,6 +10,8 @@
 
 #include "image_tool/command.hpp"
 #include "image_tool/image_resolver.hpp"
+#include "image_tool/site.hpp"
+#include "shared/config/site_mapping.hpp"
 #include "shared/container/container_namespace.hpp"
 #include "shared/container/entrypoint.hpp"
 #include "shared/container/environment.hpp"
@@ -98,7 +100,9 @@ Result<int> runContainer(const RunArgs& args, const Logger& log) {
 
   std::error_code ec;
   std::string cwd = std::filesystem::current_path(ec).string();
+  BERTH_ASSIGN(config::SiteConfig site, loadSite());
   PlanInputs inputs;
+  BERTH_ASSIGN(inputs.config, config::runtimeConfigFor(site));
   inputs.image = image;
   inputs.user = user;
   inputs.unprivileged = !privileged;

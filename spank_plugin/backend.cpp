@@ -3,6 +3,7 @@
 // (image_provider.cpp); saving uses the converter (container_save.cpp).
 #include <fmt/format.h>
 
+#include "shared/config/site_mapping.hpp"
 #include "shared/container/container_namespace.hpp"
 #include "shared/container/entrypoint.hpp"
 #include "shared/container/mount_plan.hpp"
@@ -23,13 +24,9 @@ Result<std::vector<container::MountSpec>> mountSpecs(const std::vector<std::stri
   return parsed;
 }
 
-// The runtime's settings from the site's.
-container::RuntimeConfig runtimeConfig(const config::SiteConfig& site) {
-  container::RuntimeConfig runtime;
-  runtime.overlaySize = site.writableSize;
-  runtime.stagingDir = site.stagingDir;
-  runtime.hostFiles = site.hostFiles;
-  runtime.squashfuse = site.squashfuse;
+// The runtime's settings from the site's, for slurmstepd.
+Result<container::RuntimeConfig> runtimeConfig(const config::SiteConfig& site) {
+  BERTH_ASSIGN(container::RuntimeConfig runtime, config::runtimeConfigFor(site));
   runtime.mountHome = true;           // the step's choice is made in ContainerOptions::noHome
   runtime.allowUnprivileged = false;  // slurmstepd is root
   return runtime;
@@ -53,7 +50,7 @@ Result<Container> buildContainer(const config::SiteConfig& site, const Container
   BERTH_ASSIGN(sys::Identity user, sys::lookupIdentity(static_cast<uid_t>(request.user.uid)));
   user.gid = static_cast<gid_t>(request.user.gid);
   container::PlanInputs inputs;
-  inputs.config = runtimeConfig(site);
+  BERTH_ASSIGN(inputs.config, runtimeConfig(site));
   inputs.image = {container::ImageKind::kSquashfs, request.imageFile};
   BERTH_ASSIGN(inputs.options.binds, mountSpecs(request.mounts));
   BERTH_ASSIGN(inputs.config.defaultBinds, mountSpecs(request.siteMounts));

@@ -21,6 +21,7 @@
 
 #include "spank_plugin/image_provider.hpp"
 
+#include "shared/config/site_mapping.hpp"
 #include "shared/core/temp_dir.hpp"
 #include "shared/core/unique_fd.hpp"
 #include "shared/image/atomic_file.hpp"
@@ -95,10 +96,8 @@ Status convertMerged(const config::SiteConfig& site, const std::filesystem::path
   image::ImageMetadataFiles metadata{
       .configJson = readSmallFile(work / "merged" / image::kConfigFile),
       .sourceJson = readSmallFile(work / "merged" / image::kSourceFile)};
-  image::ConvertOptions options;
-  options.zstdLevel = site.zstdLevel;
-  options.keepSetuid = site.keepSetuid;
-  BERTH_TRY(image::convertDirectory(work / "merged", metadata, result, options, log));
+  BERTH_TRY(image::convertDirectory(work / "merged", metadata, result,
+                                    config::convertOptionsFor(site), log));
   return okStatus();  // the namespace, its mounts and the loop device go with this process
 }
 

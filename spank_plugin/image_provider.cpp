@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "shared/config/site_mapping.hpp"
 #include "shared/core/file_lock.hpp"
 #include "shared/image/credentials.hpp"
 #include "shared/image/image_cache.hpp"
@@ -17,14 +18,6 @@
 
 namespace berth::spank {
 namespace {
-
-image::RegistryOptions registryOptions(const config::SiteConfig& site) {
-  image::RegistryOptions options;
-  options.insecureRegistries = site.insecureRegistries;
-  for (const config::RegistryMirror& mirror : site.registryMirrors)
-    options.mirrors[mirror.registry].push_back(mirror.mirror);
-  return options;
-}
 
 // The user's credentials for `registry`, looked up with the user's file-system identity (their
 // `berth login` file and Docker config, found through the job's HOME/XDG_CONFIG_HOME/
@@ -106,10 +99,9 @@ Result<std::filesystem::path> ensureImage(const config::SiteConfig& site, const 
   if (request.pinnedDigest)
     reference.digest = *request.pinnedDigest;
   image::PullOptions options;
-  options.registry = registryOptions(site);
+  options.registry = config::registryOptionsFor(site);
   BERTH_ASSIGN(options.registry.env, userCredentials(request, reference.registry));
-  options.convert.zstdLevel = site.zstdLevel;
-  options.convert.keepSetuid = site.keepSetuid;
+  options.convert = config::convertOptionsFor(site);
   log.info("berth: pulling {} into {}", reference.toString(), site.imageCache.string());
   BERTH_ASSIGN(image::PullResult pulled,
                image::pullImage(reference.toString(), cache, options, {}, log));
@@ -128,7 +120,7 @@ void addImageProvider(Backend& backend, const config::SiteConfig& site, const Lo
     BERTH_ASSIGN(image::ImageReference reference, image::parseImageReference(image));
     if (!reference.digest.empty())
       return std::optional<std::string>(reference.digest);
-    image::RegistryOptions options = registryOptions(site);
+    image::RegistryOptions options = config::registryOptionsFor(site);
     options.retries = 1;  // srun is interactive: fail fast
     options.backoffBaseMs = 200;
     BERTH_ASSIGN(image::RegistryClient client, image::RegistryClient::create(options, log));

@@ -138,21 +138,25 @@ Result<MountPlan> buildMountPlan(const PlanInputs& in) {
     home.checkAsUser = true;
     plan.ops.push_back(home);
   }
-  auto addBinds = [&](const std::vector<MountSpec>& specs, std::string_view kind) {
+  auto addBinds = [&](const std::vector<MountSpec>& specs, std::string_view kind,
+                      MissingTarget missing) {
     for (const auto& spec : specs) {
       MountOp op;
       op.source = spec.source;
       op.target = spec.destination;
       op.readOnly = spec.readOnly;
       op.checkAsUser = true;
-      op.missing = MissingTarget::kCreateIfWritable;
+      op.missing = missing;
       op.origin = fmt::format("{} {}:{}{}", kind, spec.source, spec.destination,
                               spec.readOnly ? ":ro" : "");
       plan.ops.push_back(op);
     }
   };
-  addBinds(in.config.defaultBinds, "site bind");
-  addBinds(in.options.binds, "--bind");
+  // Site binds (/scratch, /global/home, ...) must work with every image, as system mounts do:
+  // their mount points are made in the overlay. A user's bind into a read-only image needs
+  // the mount point to exist (or --writable-tmpfs).
+  addBinds(in.config.defaultBinds, "site bind", MissingTarget::kCreate);
+  addBinds(in.options.binds, "--bind", MissingTarget::kCreateIfWritable);
   for (const auto& op : plan.ops)
     if (op.kind == MountOpKind::kBind && (op.source.front() != '/' || op.target.front() != '/'))
       return Error(fmt::format("{}: paths must be absolute", op.origin));

@@ -101,7 +101,8 @@ TEST_CASE("plan: --contain, --no-home, writable, user and site binds") {
   CHECK(findTarget(*plan, "/dev/pts")->allowDevices);
   CHECK(findTarget(*plan, "/dev/ptmx")->kind == MountOpKind::kSymlink);
   CHECK(findTarget(*plan, "/dev/shm")->kind == MountOpKind::kTmpfs);
-  // Site binds come before user binds, both checked as the user, created only when writable.
+  // Site binds come before user binds, both checked as the user. A site bind's mount point is
+  // made in the overlay (it must work with any image); a user's only when writable.
   auto all = targets(*plan);
   auto scratch = std::find(all.begin(), all.end(), "/scratch");
   auto data = std::find(all.begin(), all.end(), "/mnt/data");
@@ -113,6 +114,9 @@ TEST_CASE("plan: --contain, --no-home, writable, user and site binds") {
   CHECK(dataOp->checkAsUser);
   CHECK(dataOp->missing == MissingTarget::kCreateIfWritable);
   CHECK(dataOp->origin == "--bind /data:/mnt/data:ro");
+  const MountOp* scratchOp = findTarget(*plan, "/scratch");
+  CHECK(scratchOp->checkAsUser);
+  CHECK(scratchOp->missing == MissingTarget::kCreate);
   REQUIRE(plan->hostCwdInside);
   CHECK(*plan->hostCwdInside == "/srv/elsewhere");
 }

@@ -1,0 +1,30 @@
+#include "image_tool/site.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "shared/image/image_cache.hpp"
+
+namespace berth::cli {
+
+Result<config::SiteConfig> loadSite() {
+  return config::loadDefaultSiteConfig([](std::string_view name) -> std::optional<std::string> {
+    const char* value = std::getenv(std::string(name).c_str());
+    if (value == nullptr)
+      return std::nullopt;
+    return std::string(value);
+  });
+}
+
+std::filesystem::path cacheRootFor(const config::SiteConfig& site, std::string_view flag) {
+  if (!flag.empty())
+    return std::filesystem::path(flag);
+  if (const char* dir = std::getenv("BERTH_CACHE_DIR"); dir && *dir)
+    return dir;
+  if (::geteuid() == 0)
+    return site.imageCache;
+  return image::ImageCache::defaultRoot();
+}
+
+}  // namespace berth::cli
