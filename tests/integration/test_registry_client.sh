@@ -11,7 +11,7 @@ if [ -z "${BERTH_TEST_REGISTRY:-}" ] && [ -f "$BERTH_TESTBED_ENV" ]; then
   set -a; . "$BERTH_TESTBED_ENV"; set +a
 fi
 if [ -z "${BERTH_TEST_REGISTRY:-}" ] || [ ! -e "/run/netns/$BERTH_NETNS" ]; then
-  echo "SKIP: the test bed's registry is not up (scripts/testbed start)"; exit 77
+  echo "FAIL: the test bed's registry is not up (scripts/testbed start)"; exit 1
 fi
 probe=${BERTH_REGISTRY_PROBE:-${BERTH_BUILD_DIR:-$top/build}/tests/integration/registry_probe}
 berth=${BERTH_BIN:-${BERTH_BUILD_DIR:-$top/build}/image_tool/berth}
@@ -21,7 +21,8 @@ auth=$BERTH_TEST_AUTH_REGISTRY
 work=$(mktemp -d /tmp/berth-registry-test.XXXXXX)
 proxy_pid=
 cleanup() {
-  if [ -n "$proxy_pid" ]; then kill "$proxy_pid" 2>/dev/null; wait "$proxy_pid" 2>/dev/null; fi
+  # `wait` reports the killed proxy's status; under set -e that would become the exit status.
+  if [ -n "$proxy_pid" ]; then kill "$proxy_pid" 2>/dev/null; wait "$proxy_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
