@@ -12,10 +12,13 @@
 #include "shared/container/container_namespace.hpp"
 #include "shared/container/entrypoint.hpp"
 #include "shared/container/environment.hpp"
+#include "shared/container/gpu_mounts.hpp"
 #include "shared/container/image_source.hpp"
 #include "shared/container/launch.hpp"
 #include "shared/container/mount_plan.hpp"
+#include "shared/gpu/prepare.hpp"
 #include "shared/image/metadata.hpp"
+#include "shared/sys/mount.hpp"
 #include "shared/sys/process.hpp"
 
 extern char** environ;
@@ -43,6 +46,10 @@ struct RunArgs {
   std::string asUser;
   std::string shell;
   std::vector<std::string> args;
+  bool gpu = false;           // --gpu / --nv
+  std::string gpus;           // --gpus LIST|all (implies --gpu)
+  std::string gpuCaps;        // --gpu-caps (implies --gpu)
+  std::string gpuDriverRoot;  // --gpu-driver-root (tests, debugging)
 };
 
 // The running container's pid, for forwarding termination signals (set while it runs).
@@ -83,6 +90,41 @@ Result<EnvironmentOptions> environmentOptions(const RunArgs& args, const sys::Id
   return options;
 }
 
+std::optional<std::string> processEnv(std::string_view name) {
+  const char* value = ::getenv(std::string(name).c_str());
+  return value ? std::optional<std::string>(value) : std::nullopt;
+}
+
+// --gpu: what to inject, without the image (the mounts); the CUDA check comes once the image
+// is mounted (checkGpuWithImage).
+Result<gpu::GpuSetup> gpuSetup(const RunArgs& args) {
+  gpu::GpuSetup setup;
+  setup.search = args.gpuDriverRoot.empty() ? gpu::DriverSearch{}
+                                            : gpu::DriverSearch::under(args.gpuDriverRoot);
+  std::string caps =
+      args.gpuCaps.empty() ? processEnv("NVIDIA_DRIVER_CAPABILITIES").value_or("") : args.gpuCaps;
+  // Plain --gpu: every GPU of the machine (or of the Slurm step), and an error without any.
+  BERTH_ASSIGN(setup.request, gpu::parseGpuRequest(args.gpus.empty() ? "all" : args.gpus, caps));
+  setup.stepEnv = processEnv;
+  return setup;
+}
+
+// The CUDA check against the mounted image and the environment the command gets; returns the
+// injection to take the variables from. It must select the GPUs that were bound.
+Result<gpu::GpuInjection> checkGpuWithImage(gpu::GpuSetup setup, const gpu::GpuInjection& bound,
+                                            const PreparedContainer& container,
+                                            const image::ImageConfig& config,
+                                            const EnvList& containerEnv) {
+  setup.imageRoot = sys::fdPath(container.rootDirectory());
+  setup.imageEnv = containerEnv;  // the image's Env with the user's --env: NVIDIA_DISABLE_REQUIRE
+  setup.imageLabels = config.labels;
+  BERTH_ASSIGN(gpu::GpuInjection checked, gpu::prepareGpuInjection(setup));
+  if (checked.gpus != bound.gpus)
+    return Error(fmt::format("GPU: the GPUs changed while the container was set up ({} -> {})",
+                             gpu::formatIndexList(bound.gpus), gpu::formatIndexList(checked.gpus)));
+  return checked;
+}
+
 Result<int> runContainer(const RunArgs& args) {
   bool privileged = ::geteuid() == 0;
   sys::Identity user;
@@ -114,6 +156,17 @@ Result<int> runContainer(const RunArgs& args) {
     inputs.options.binds.insert(inputs.options.binds.end(), specs.begin(), specs.end());
   }
   BERTH_ASSIGN(MountPlan plan, buildMountPlan(inputs));
+  bool wantGpu = args.gpu || !args.gpus.empty() || !args.gpuCaps.empty();
+  gpu::GpuSetup gpuRequest;
+  gpu::GpuInjection injection;
+  if (wantGpu) {
+    BERTH_ASSIGN(gpuRequest, gpuSetup(args));
+    BERTH_ASSIGN(injection, gpu::prepareGpuInjection(gpuRequest));
+    for (const std::string& warning : injection.warnings)
+      fmt::print(stderr, "berth: warning: GPU: {}\n", warning);
+    BERTH_ASSIGN(auto hostDev, listHostDev());
+    addGpuMounts(plan.ops, injection, hostDev);
+  }
   bool homeMounted = std::any_of(plan.ops.begin(), plan.ops.end(),
                                  [](const MountOp& op) { return op.origin == "home"; });
   BERTH_ASSIGN(EnvironmentOptions envOptions, environmentOptions(args, user, homeMounted));
@@ -143,6 +196,12 @@ Result<int> runContainer(const RunArgs& args) {
   for (char** entry = environ; *entry; ++entry)
     host.emplace_back(*entry);
   spec.env = containerEnvironment(config.env, host, envOptions);
+  if (injection.enabled) {
+    // One line and no command when the image's CUDA needs a newer driver.
+    BERTH_ASSIGN(gpu::GpuInjection checked,
+                 checkGpuWithImage(gpuRequest, injection, container, config, spec.env));
+    spec.env = applyGpuEnvironment(std::move(spec.env), checked.env);
+  }
   std::optional<std::string> pwd;
   if (!args.pwd.empty())
     pwd = args.pwd;
@@ -179,6 +238,16 @@ void addCommonOptions(CLI::App* command, RunArgs& args) {
       ->allow_extra_args(false);
   command->add_option("--pwd", args.pwd, "Working directory inside the container");
   command->add_flag("--sandbox", args.sandbox, "IMAGE is a directory (sandbox image)");
+  command->add_flag("--gpu,--nv", args.gpu,
+                    "Inject the host's NVIDIA driver and GPUs (all, or the Slurm step's)");
+  command->add_option("--gpus", args.gpus,
+                      "With --gpu: GPUs to give, LIST (0,2 or 0-3: N of /dev/nvidiaN) or all");
+  command->add_option("--gpu-caps", args.gpuCaps,
+                      "With --gpu: driver capabilities (compute,utility,video,graphics,display or "
+                      "all; default NVIDIA_DRIVER_CAPABILITIES or compute,utility)");
+  command->add_option("--gpu-driver-root", args.gpuDriverRoot,
+                      "Debug/tests: look for the NVIDIA driver under DIR (version file, "
+                      "ld.so.cache, /dev, /proc)");
   command->add_option("--as-user", args.asUser,
                       "Root only: run as USER, checking binds with USER's permissions");
   command->add_option("image", args.image, "Squashfs image file, sandbox directory or reference")
