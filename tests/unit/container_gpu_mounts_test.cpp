@@ -54,6 +54,14 @@ std::vector<HostDevEntry> sampleDev() {
           {"shm", K::kDirectory, ""}};
 }
 
+MountOp bindOf(std::string path, bool devices = false) {
+  MountOp op;
+  op.source = path;
+  op.target = path;
+  op.allowDevices = devices;
+  return op;
+}
+
 const MountOp* find(const std::vector<MountOp>& ops, std::string_view target, MountOpKind kind) {
   for (const auto& op : ops)
     if (op.target == target && op.kind == kind)
@@ -97,9 +105,9 @@ TEST_CASE("gpuMountOps: tmpfs, read-only files, links, checked devices, in that 
 
 TEST_CASE("addGpuMounts: the host's /dev becomes a private /dev without other GPUs") {
   std::vector<MountOp> ops;
-  MountOp proc{.source = "/proc", .target = "/proc"};
-  MountOp dev{.source = "/dev", .target = "/dev", .allowDevices = true};
-  MountOp tmp{.source = "/tmp", .target = "/tmp"};
+  MountOp proc = bindOf("/proc");
+  MountOp dev = bindOf("/dev", true);
+  MountOp tmp = bindOf("/tmp");
   ops = {proc, dev, tmp};
   addGpuMounts(ops, sampleInjection(), sampleDev());
   // The /dev bind is gone, replaced at its place by a tmpfs and the host's entries.
@@ -137,13 +145,15 @@ TEST_CASE("addGpuMounts: the host's /dev becomes a private /dev without other GP
 }
 
 TEST_CASE("addGpuMounts: a private /dev (--contain) only gets the GPU nodes; disabled: nothing") {
-  MountOp devTmpfs{.kind = MountOpKind::kTmpfs, .target = "/dev", .data = "mode=0755"};
+  MountOp devTmpfs;
+  devTmpfs.kind = MountOpKind::kTmpfs;
+  devTmpfs.target = "/dev";
   std::vector<MountOp> ops{devTmpfs};
   addGpuMounts(ops, sampleInjection(), sampleDev());
   CHECK(ops.size() == 1 + 7);
   CHECK(find(ops, "/dev/null", MountOpKind::kBind) == nullptr);
 
-  MountOp dev{.source = "/dev", .target = "/dev", .allowDevices = true};
+  MountOp dev = bindOf("/dev", true);
   std::vector<MountOp> unchanged{dev};
   addGpuMounts(unchanged, gpu::GpuInjection{}, sampleDev());
   REQUIRE(unchanged.size() == 1);
