@@ -166,6 +166,8 @@ Result<int> runContainer(const RunArgs& args) {
       fmt::print(stderr, "berth: warning: GPU: {}\n", warning);
     BERTH_ASSIGN(auto hostDev, listHostDev());
     addGpuMounts(plan.ops, injection, hostDev);
+    if (plan.unprivileged && injection.enabled)
+      plan.upperDirs.push_back(injection.tmpfsDir);
   }
   bool homeMounted = std::any_of(plan.ops.begin(), plan.ops.end(),
                                  [](const MountOp& op) { return op.origin == "home"; });

@@ -273,6 +273,13 @@ Result<sys::ChildProcess> executeMountPlan(const MountPlan& plan, const sys::Ide
   for (const auto& dir :
        {staging.lower(), staging.upper(), staging.work(), staging.root(), staging.files()})
     BERTH_TRY(makeDir(dir, 0755));
+  for (const std::string& dir : plan.upperDirs) {
+    fs::path path = staging.upper();
+    for (const auto& part : fs::path(dir).relative_path()) {
+      path /= part;
+      BERTH_TRY(makeDir(path, 0755));
+    }
+  }
   BERTH_TRY(mountImage(plan, staging, imageFd.get(), mounts, server).withContext("mount image"));
   std::string overlay = fmt::format("lowerdir={},upperdir={},workdir={}", staging.lower().string(),
                                     staging.upper().string(), staging.work().string());

@@ -55,6 +55,9 @@ struct MountPlan {
   std::filesystem::path squashfuse;
   std::filesystem::path stagingDir;
   std::vector<MountOp> ops;  // in order, once the root is assembled
+  // Directories made in the overlay's upper layer before it is mounted: mount points a user
+  // namespace could not create later in the image's root-owned directories (GPU tmpfs).
+  std::vector<std::string> upperDirs;
   // Where the command starts when the host's current directory is visible inside (bound).
   std::optional<std::string> hostCwdInside;
 };

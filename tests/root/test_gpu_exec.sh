@@ -59,6 +59,21 @@ expect_eq "$(gpu --gpu "$IMG" sh -c 'echo x >/dev/null && test -d /dev/pts && te
   /proc/self/fd "host /dev entries"
 pass "devices"
 
+# An ordinary user (user namespace, image directories owned by an unmapped root): the GPU
+# directory is made in the overlay's upper layer; the same files, devices and variables.
+chmod 755 "$work"
+chmod -R a+rX "$driver"
+out=$(runuser -u berthtest -- env -u SLURM_STEP_GPUS -u SLURM_JOB_GPUS "$BERTH" exec --gpus 0 \
+  --gpu-driver-root "$driver" --sandbox "$SANDBOX" sh -c \
+  'id -un; ls /dev | grep "nvidia[0-9]"; readlink /usr/local/berth-nvidia/lib/libcuda.so.1; nvidia-smi; echo $CUDA_VISIBLE_DEVICES' 2>&1) ||
+  fail "unprivileged --gpu: $out"
+expect_eq "$out" "berthtest
+nvidia0
+libcuda.so.580.159.04
+fake nvidia-smi of driver 580.159.04
+GPU-00000000-1111-2222-3333-444444444444" "unprivileged --gpus 0"
+pass "unprivileged"
+
 # Variables: consistent with the devices; the injection's LD_LIBRARY_PATH, never the host's.
 uuid1=GPU-00000001-1111-2222-3333-444444444444
 out=$(LD_LIBRARY_PATH=/host/lib gpu --gpus 1 "$IMG" env)
