@@ -12,13 +12,12 @@
 #include "shared/container/container_namespace.hpp"
 #include "shared/container/entrypoint.hpp"
 #include "shared/container/environment.hpp"
-#include "shared/container/gpu_mounts.hpp"
+#include "shared/container/gpu_container.hpp"
 #include "shared/container/image_source.hpp"
 #include "shared/container/launch.hpp"
 #include "shared/container/mount_plan.hpp"
 #include "shared/gpu/prepare.hpp"
 #include "shared/image/metadata.hpp"
-#include "shared/sys/mount.hpp"
 #include "shared/sys/process.hpp"
 
 extern char** environ;
@@ -95,34 +94,17 @@ std::optional<std::string> processEnv(std::string_view name) {
   return value ? std::optional<std::string>(value) : std::nullopt;
 }
 
-// --gpu: what to inject, without the image (the mounts); the CUDA check comes once the image
-// is mounted (checkGpuWithImage).
+// --gpu: what to inject (gpu_container.hpp: the mounts first, the CUDA check once the image is
+// mounted).
 Result<gpu::GpuSetup> gpuSetup(const RunArgs& args) {
   gpu::GpuSetup setup;
-  setup.search = args.gpuDriverRoot.empty() ? gpu::DriverSearch{}
-                                            : gpu::DriverSearch::under(args.gpuDriverRoot);
+  setup.search = driverSearchFor(args.gpuDriverRoot, {});
   std::string caps =
       args.gpuCaps.empty() ? processEnv("NVIDIA_DRIVER_CAPABILITIES").value_or("") : args.gpuCaps;
   // Plain --gpu: every GPU of the machine (or of the Slurm step), and an error without any.
   BERTH_ASSIGN(setup.request, gpu::parseGpuRequest(args.gpus.empty() ? "all" : args.gpus, caps));
   setup.stepEnv = processEnv;
   return setup;
-}
-
-// The CUDA check against the mounted image and the environment the command gets; returns the
-// injection to take the variables from. It must select the GPUs that were bound.
-Result<gpu::GpuInjection> checkGpuWithImage(gpu::GpuSetup setup, const gpu::GpuInjection& bound,
-                                            const PreparedContainer& container,
-                                            const image::ImageConfig& config,
-                                            const EnvList& containerEnv) {
-  setup.imageRoot = sys::fdPath(container.rootDirectory());
-  setup.imageEnv = containerEnv;  // the image's Env with the user's --env: NVIDIA_DISABLE_REQUIRE
-  setup.imageLabels = config.labels;
-  BERTH_ASSIGN(gpu::GpuInjection checked, gpu::prepareGpuInjection(setup));
-  if (checked.gpus != bound.gpus)
-    return Error(fmt::format("GPU: the GPUs changed while the container was set up ({} -> {})",
-                             gpu::formatIndexList(bound.gpus), gpu::formatIndexList(checked.gpus)));
-  return checked;
 }
 
 Result<int> runContainer(const RunArgs& args) {
@@ -157,17 +139,12 @@ Result<int> runContainer(const RunArgs& args) {
   }
   BERTH_ASSIGN(MountPlan plan, buildMountPlan(inputs));
   bool wantGpu = args.gpu || !args.gpus.empty() || !args.gpuCaps.empty();
-  gpu::GpuSetup gpuRequest;
-  gpu::GpuInjection injection;
+  ContainerGpu gpu;
   if (wantGpu) {
-    BERTH_ASSIGN(gpuRequest, gpuSetup(args));
-    BERTH_ASSIGN(injection, gpu::prepareGpuInjection(gpuRequest));
-    for (const std::string& warning : injection.warnings)
+    BERTH_ASSIGN(gpu::GpuSetup setup, gpuSetup(args));
+    BERTH_ASSIGN(gpu, addGpuToPlan(plan, std::move(setup)));
+    for (const std::string& warning : gpu.injection.warnings)
       fmt::print(stderr, "berth: warning: GPU: {}\n", warning);
-    BERTH_ASSIGN(auto hostDev, listHostDev());
-    addGpuMounts(plan.ops, injection, hostDev);
-    if (plan.unprivileged && injection.enabled)
-      plan.upperDirs.push_back(injection.tmpfsDir);
   }
   bool homeMounted = std::any_of(plan.ops.begin(), plan.ops.end(),
                                  [](const MountOp& op) { return op.origin == "home"; });
@@ -198,12 +175,9 @@ Result<int> runContainer(const RunArgs& args) {
   for (char** entry = environ; *entry; ++entry)
     host.emplace_back(*entry);
   spec.env = containerEnvironment(config.env, host, envOptions);
-  if (injection.enabled) {
-    // One line and no command when the image's CUDA needs a newer driver.
-    BERTH_ASSIGN(gpu::GpuInjection checked,
-                 checkGpuWithImage(gpuRequest, injection, container, config, spec.env));
-    spec.env = applyGpuEnvironment(std::move(spec.env), checked.env);
-  }
+  // One line and no command when the image's CUDA needs a newer driver.
+  BERTH_ASSIGN(spec.env,
+               checkGpuAndEnvironment(gpu, container, config.labels, std::move(spec.env)));
   std::optional<std::string> pwd;
   if (!args.pwd.empty())
     pwd = args.pwd;

@@ -8,6 +8,7 @@
 
 #include <doctest/doctest.h>
 
+#include "shared/container/gpu_container.hpp"
 #include "shared/container/gpu_mounts.hpp"
 #include "shared/core/temp_dir.hpp"
 
@@ -186,4 +187,19 @@ TEST_CASE("listHostDev: names sorted, kinds, link texts") {
                                               {"pts", K::kDirectory, ""},
                                               {"zero", K::kOther, ""}});
   CHECK_FALSE(listHostDev(dir.path() / "missing").ok());
+}
+
+TEST_CASE("driverSearchFor: host defaults or a driver root; configured dirs searched first") {
+  gpu::DriverSearch host = driverSearchFor("", {"/opt/nv/lib"});
+  CHECK(host.driverRoot == "/");
+  CHECK(host.devRoot == "/dev");
+  REQUIRE(host.extraDirs.size() == 3);
+  CHECK(host.extraDirs[0] == "/opt/nv/lib");
+  CHECK(host.extraDirs[1] == "/usr/local/nvidia/lib64");
+  gpu::DriverSearch fake = driverSearchFor("/fake", {"/opt/nv/lib"});
+  CHECK(fake.driverRoot == "/fake");
+  CHECK(fake.devRoot == "/fake/dev");
+  CHECK(fake.procRoot == "/fake/proc");
+  CHECK(fake.extraDirs[0] == "/fake/opt/nv/lib");
+  CHECK(fake.extraDirs[1] == "/fake/usr/local/nvidia/lib64");
 }
