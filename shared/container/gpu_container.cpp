@@ -36,11 +36,12 @@ Result<ContainerGpu> addGpuToPlan(MountPlan& plan, gpu::GpuSetup setup) {
   return gpu;
 }
 
-Result<EnvList> checkGpuAndEnvironment(const ContainerGpu& gpu, const PreparedContainer& container,
-                                       const std::map<std::string, std::string>& imageLabels,
-                                       EnvList env) {
+Result<std::vector<gpu::EnvEdit>> checkGpu(const ContainerGpu& gpu,
+                                           const PreparedContainer& container,
+                                           const std::map<std::string, std::string>& imageLabels,
+                                           const EnvList& env) {
   if (!gpu.injection.enabled)
-    return env;
+    return std::vector<gpu::EnvEdit>{};
   gpu::GpuSetup setup = gpu.setup;
   setup.imageRoot = sys::fdPath(container.rootDirectory());
   setup.imageEnv = env;
@@ -50,7 +51,14 @@ Result<EnvList> checkGpuAndEnvironment(const ContainerGpu& gpu, const PreparedCo
     return Error(fmt::format("GPU: the GPUs changed while the container was set up ({} -> {})",
                              gpu::formatIndexList(gpu.injection.gpus),
                              gpu::formatIndexList(checked.gpus)));
-  return applyGpuEnvironment(std::move(env), checked.env);
+  return checked.env;
+}
+
+Result<EnvList> checkGpuAndEnvironment(const ContainerGpu& gpu, const PreparedContainer& container,
+                                       const std::map<std::string, std::string>& imageLabels,
+                                       EnvList env) {
+  BERTH_ASSIGN(auto edits, checkGpu(gpu, container, imageLabels, env));
+  return applyGpuEnvironment(std::move(env), edits);
 }
 
 }  // namespace berth::container

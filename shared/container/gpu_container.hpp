@@ -39,9 +39,15 @@ gpu::DriverSearch driverSearchFor(const std::filesystem::path& driverRoot,
 [[nodiscard]] Result<ContainerGpu> addGpuToPlan(MountPlan& plan, gpu::GpuSetup setup);
 
 // Phase 2: the CUDA check with the image mounted in `container`, against `env` (the command's
-// environment: NVIDIA_REQUIRE_CUDA, CUDA_VERSION, NVIDIA_DISABLE_REQUIRE) and the image's
-// labels; returns `env` with the injection's variables applied. It must select the GPUs that
-// were bound in phase 1.
+// environment, or the image's Env plus what the user passes: NVIDIA_REQUIRE_CUDA, CUDA_VERSION,
+// NVIDIA_DISABLE_REQUIRE) and the image's labels. It must select the GPUs that were bound in
+// phase 1. Returns the variables to apply to each command's environment (applyGpuEnvironment;
+// the plugin: once per step, applied per task). Nothing when GPUs are disabled.
+[[nodiscard]] Result<std::vector<gpu::EnvEdit>> checkGpu(
+    const ContainerGpu& gpu, const PreparedContainer& container,
+    const std::map<std::string, std::string>& imageLabels, const EnvList& env);
+
+// checkGpu(), then its variables applied to `env`.
 [[nodiscard]] Result<EnvList> checkGpuAndEnvironment(
     const ContainerGpu& gpu, const PreparedContainer& container,
     const std::map<std::string, std::string>& imageLabels, EnvList env);
