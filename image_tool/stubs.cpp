@@ -3,13 +3,6 @@
 
 namespace berth::cli {
 
-void addPullCommand(CLI::App& app, Invocation& invocation) {
-  addNotImplementedCommand(app, invocation, "pull", "Pull an image from a registry into the cache");
-}
-void addCacheCommand(CLI::App& app, Invocation& invocation) {
-  addNotImplementedCommand(app, invocation, "cache",
-                           "List, remove and garbage-collect cached images");
-}
 void addBuildCommand(CLI::App& app, Invocation& invocation) {
   addNotImplementedCommand(app, invocation, "build",
                            "Build an image from a definition file or Dockerfile");

@@ -1,0 +1,64 @@
+// The converter: image layers (or a directory) -> one squashfs image with /.berth/ metadata.
+//
+// Layers are read top-down (LayerMerger), file data streams from the decompressed tar into
+// libsquashfs's block compression; nothing is unpacked to disk. The image appears at `output`
+// only when complete (AtomicFile: temp file in the same directory, fsync, rename).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "shared/core/log.hpp"
+#include "shared/core/result.hpp"
+#include "shared/image/layer_merge.hpp"
+#include "shared/image/squashfs_writer.hpp"
+
+namespace berth::image {
+
+struct LayerBlob {
+  std::filesystem::path path;  // the (compressed) layer blob
+  std::string mediaType;       // may be empty: detected
+  std::string digest;          // for messages
+  // When set, called before the layer is opened: blocks until the blob is in place (a download
+  // running in the background) and returns its error, if any.
+  std::function<Status()> ready;
+};
+
+// Files placed under /.berth/ (metadata.hpp); an empty string is not written.
+struct ImageMetadataFiles {
+  std::string configJson;  // the OCI config blob as served
+  std::string sourceJson;  // serializeImageSource()
+};
+
+struct ConvertOptions {
+  int zstdLevel = 3;
+  unsigned workers = 0;     // block compression threads; 0 = all CPUs
+  bool keepSetuid = false;  // admin only: keep setuid/setgid bits
+  uint32_t mkfsTime = 0;
+};
+
+struct ConvertStats {
+  MergeStats merge;
+  SquashfsStats squashfs;
+  double seconds = 0;
+};
+
+// Called after each layer: index (bottom-up), layers in all.
+using LayerDoneFn = std::function<void(size_t index, size_t count)>;
+
+Result<ConvertStats> convertLayers(const std::vector<LayerBlob>& bottomUp,
+                                   const ImageMetadataFiles& metadata,
+                                   const std::filesystem::path& output,
+                                   const ConvertOptions& options, const Logger& log,
+                                   const LayerDoneFn& onLayer = {});
+
+// A directory tree (sandbox) as the only layer.
+Result<ConvertStats> convertDirectory(const std::filesystem::path& root,
+                                      const ImageMetadataFiles& metadata,
+                                      const std::filesystem::path& output,
+                                      const ConvertOptions& options, const Logger& log);
+
+}  // namespace berth::image

@@ -1,0 +1,94 @@
+// ImageCache: squashfs images by digest, an index of reference -> digest, per-digest locks.
+//
+//   ROOT/images/sha256-<hex>.sqsh   one image; exists only once complete (AtomicFile rename)
+//   ROOT/blobs/sha256-<hex>         compressed layer/config blobs kept for re-pulls
+//   ROOT/index.json                 references, sizes, last use; replaced atomically under
+//   ROOT/index.lock                 this lock
+//   ROOT/locks/sha256-<hex>.lock    held by whoever creates or removes that image
+//
+// The directory may be per user or site-wide on a shared filesystem (flock must work across
+// nodes there). A writer takes the digest lock, checks again, writes a temp file next to the
+// target and renames it: readers never see half an image, N processes asking for one image
+// produce it once, and a killed writer leaves only a temp file that open() removes once its
+// digest lock is free.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shared/core/file_lock.hpp"
+#include "shared/core/result.hpp"
+
+namespace berth::image {
+
+struct CachedImage {
+  std::string digest;  // "sha256:<hex>"
+  std::filesystem::path path;
+  std::string reference;  // the references naming it, comma-separated; may be empty
+  int64_t size = 0;
+  int64_t lastUsed = 0;  // Unix seconds
+};
+
+// What gc removed.
+struct GcResult {
+  std::vector<CachedImage> removedImages;
+  int64_t removedBlobs = 0;
+  int64_t bytesFreed = 0;
+};
+
+// "sha256:<64 hex>" -> "sha256-<64 hex>", the name stem used on disk; other input is an error.
+Result<std::string> digestFileStem(std::string_view digest);
+
+class ImageCache {
+ public:
+  // $BERTH_CACHE_DIR; else /var/cache/berth for root; else $XDG_CACHE_HOME/berth or
+  // ~/.cache/berth.
+  static std::filesystem::path defaultRoot();
+
+  // Creates the layout if missing and removes temp files that no writer holds.
+  static Result<ImageCache> open(const std::filesystem::path& root);
+
+  const std::filesystem::path& root() const { return root_; }
+  std::filesystem::path blobDir() const { return root_ / "blobs"; }
+  Result<std::filesystem::path> imagePath(std::string_view digest) const;
+
+  // By digest ("sha256:<hex>", or a unique prefix of at least 12 hex digits) or by reference.
+  Result<std::optional<CachedImage>> find(std::string_view referenceOrDigest) const;
+  Result<std::vector<CachedImage>> list() const;
+  Status remove(std::string_view referenceOrDigest);
+  // Removes images (least recently used first) and blobs until the cache holds at most
+  // `maxSize` bytes, and everything not used for `olderThan`.
+  Result<GcResult> gc(std::optional<int64_t> maxSize,
+                      std::optional<std::chrono::seconds> olderThan);
+  // Marks `digest` used now (or at `when`, Unix seconds).
+  Status touch(std::string_view digest, std::optional<int64_t> when = std::nullopt);
+  // Points `reference` at `digest` (and records the image's size).
+  Status recordReference(std::string_view reference, std::string_view digest);
+
+  // The lock of one digest (exclusive: creating or removing the image).
+  Result<FileLock> lockDigest(std::string_view digest, std::chrono::milliseconds timeout) const;
+
+  // The image `digest`, produced if missing: under the digest lock, re-checked, `produce` is
+  // called with the final path (it must create it atomically, e.g. convertLayers). Others
+  // asking for the same digest meanwhile wait for the lock, then reuse the image.
+  using ProduceFn = std::function<Status(const std::filesystem::path& output)>;
+  Result<CachedImage> ensure(std::string_view digest, std::string_view reference,
+                             const ProduceFn& produce,
+                             std::chrono::milliseconds lockTimeout = std::chrono::hours(1));
+
+ private:
+  explicit ImageCache(std::filesystem::path root) : root_(std::move(root)) {}
+  Status removeStaleTemps() const;
+  Status removeLocked(const std::string& digest);  // the caller holds the digest lock
+  Result<std::string> resolveDigest(std::string_view referenceOrDigest) const;
+
+  std::filesystem::path root_;
+};
+
+}  // namespace berth::image

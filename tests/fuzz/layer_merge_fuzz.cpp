@@ -1,0 +1,47 @@
+// Fuzz target: a tar stream (any compression) read by LayerReader and merged by LayerMerger,
+// once as a single layer and once as both layers of a two-layer image (upper over itself), so
+// whiteouts, opaque directories and cross-layer hard links meet their targets.
+#include <cstddef>
+#include <cstdint>
+
+#include "shared/image/layer_merge.hpp"
+#include "shared/image/layer_reader.hpp"
+
+namespace {
+
+void mergeLayer(berth::image::LayerMerger& merger, const uint8_t* data, size_t size) {
+  auto reader = berth::image::LayerReader::openMemory(data, size);
+  if (!reader.ok())
+    return;
+  char buffer[4096];
+  for (int entries = 0; entries < 10000; ++entries) {
+    auto entry = reader->next();
+    if (!entry.ok() || !*entry)
+      return;
+    berth::image::MergeDecision decision = merger.add(**entry);
+    if (!decision.readInto)
+      continue;
+    while (true) {
+      auto n = reader->read(buffer, sizeof buffer);
+      if (!n.ok() || *n == 0)
+        break;
+    }
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  for (int layers : {1, 2}) {
+    berth::image::LayerMerger merger(berth::image::MergeOptions{}, berth::Logger());
+    for (int i = 0; i < layers; ++i) {
+      merger.beginLayer("fuzz");
+      mergeLayer(merger, data, size);
+    }
+    merger.finish();
+    size_t nodes = 0;
+    merger.tree().forEach([&](const berth::image::FsNode& node) { nodes += node.inode ? 1 : 0; });
+    (void)nodes;
+  }
+  return 0;
+}
