@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "image_tool/command.hpp"
+#include "image_tool/image_resolver.hpp"
 
 namespace berth::cli {
 
@@ -20,8 +21,9 @@ void addInspectCommand(CLI::App& app, Invocation& invocation) {
   command->add_option("image", args.image, "Squashfs image file, sandbox directory or reference")
       ->required();
   command->callback([&invocation] {
-    invocation.action = []() -> Result<int> {
-      BERTH_ASSIGN(auto image, container::locateImage(args.image, args.sandbox, {}));
+    invocation.action = [&invocation]() -> Result<int> {
+      BERTH_ASSIGN(auto image, container::locateImage(args.image, args.sandbox,
+                                                      cacheImageResolver(invocation.log)));
       BERTH_ASSIGN(auto report, container::inspectImage(image));
       fmt::print("{}", args.json ? container::inspectJson(report) : container::inspectText(report));
       return 0;

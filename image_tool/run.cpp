@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "image_tool/command.hpp"
+#include "image_tool/image_resolver.hpp"
 #include "shared/container/container_namespace.hpp"
 #include "shared/container/entrypoint.hpp"
 #include "shared/container/environment.hpp"
@@ -107,7 +108,7 @@ Result<gpu::GpuSetup> gpuSetup(const RunArgs& args) {
   return setup;
 }
 
-Result<int> runContainer(const RunArgs& args) {
+Result<int> runContainer(const RunArgs& args, const Logger& log) {
   bool privileged = ::geteuid() == 0;
   sys::Identity user;
   if (!args.asUser.empty()) {
@@ -117,7 +118,7 @@ Result<int> runContainer(const RunArgs& args) {
   } else {
     BERTH_ASSIGN(user, sys::lookupIdentity(::getuid()));
   }
-  BERTH_ASSIGN(ImageLocation image, locateImage(args.image, args.sandbox, ImageResolver()));
+  BERTH_ASSIGN(ImageLocation image, locateImage(args.image, args.sandbox, cacheImageResolver(log)));
 
   std::error_code ec;
   std::string cwd = std::filesystem::current_path(ec).string();
@@ -144,7 +145,7 @@ Result<int> runContainer(const RunArgs& args) {
     BERTH_ASSIGN(gpu::GpuSetup setup, gpuSetup(args));
     BERTH_ASSIGN(gpu, addGpuToPlan(plan, std::move(setup)));
     for (const std::string& warning : gpu.injection.warnings)
-      fmt::print(stderr, "berth: warning: GPU: {}\n", warning);
+      log.warning("GPU: {}", warning);
   }
   bool homeMounted = std::any_of(plan.ops.begin(), plan.ops.end(),
                                  [](const MountOp& op) { return op.origin == "home"; });
@@ -257,7 +258,7 @@ void addRunCommands(CLI::App& app, Invocation& invocation) {
       command->add_option("-s,--shell", args.shell, "Shell to start (default /bin/bash, /bin/sh)");
     command->callback([&invocation, launch = mode.mode] {
       args.mode = launch;
-      invocation.action = [] { return runContainer(args); };
+      invocation.action = [&invocation] { return runContainer(args, invocation.log); };
     });
   }
 }
