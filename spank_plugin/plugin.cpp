@@ -1,19 +1,33 @@
 // The only file of berth with `extern "C"`: the symbols Slurm looks up in spank_berth.so.
 //
+// Each callback is thin: it gathers what Slurm knows (items, environments) into the plain C++
+// interfaces of spank_context.hpp and calls the file for its context:
+//   local_side.cpp   srun, sbatch, salloc (as the user)
+//   remote_side.cpp  slurmstepd, once per node per step (root); job epilog
+//   task_side.cpp    each task (task_init_privileged as root, task_init as the user)
 // Every callback runs its body through runGuarded(), which turns an Error or an exception into
 // one logged line and -1; nothing thrown ever crosses into Slurm (STYLE.md rule 1).
 extern "C" {
 #include <slurm/spank.h>
 }
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <exception>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
+#include "spank_plugin/container_backend.hpp"
+#include "spank_plugin/local_side.hpp"
 #include "spank_plugin/options.hpp"
+#include "spank_plugin/plugstack_args.hpp"
+#include "spank_plugin/remote_side.hpp"
+#include "spank_plugin/step_state.hpp"
+#include "spank_plugin/task_side.hpp"
 
 // The plugin builds with hidden visibility; these are the symbols Slurm looks up.
 #define BERTH_EXPORT __attribute__((visibility("default")))
@@ -33,27 +47,35 @@ using berth::Status;
 using berth::spank::OptionId;
 
 // One plugin instance per process (srun, sbatch, slurmstepd): Slurm gives no other place to
-// keep state between callbacks.
-berth::spank::OptionValues& optionValues() {
-  static berth::spank::OptionValues values;
-  return values;
+// keep state between callbacks. Tasks are forked from slurmstepd and inherit it.
+berth::spank::StepState& state() {
+  static berth::spank::StepState instance;
+  return instance;
 }
 
-const char* contextName(spank_context_t context) {
-  switch (context) {
-    case S_CTX_LOCAL:
-      return "srun";
-    case S_CTX_REMOTE:
-      return "slurmstepd";
-    case S_CTX_ALLOCATOR:
-      return "allocator";
-    case S_CTX_SLURMD:
-      return "slurmd";
-    case S_CTX_JOB_SCRIPT:
-      return "prolog/epilog";
-    default:
-      return "unknown";
-  }
+// Library messages go to Slurm's log: in srun that is the user's terminal, in slurmstepd the
+// slurmd log. Always with a "%s" format.
+berth::Logger slurmLogger() {
+  return berth::Logger(
+      [](berth::LogLevel level, std::string_view message) {
+        std::string text(message);
+        switch (level) {
+          case berth::LogLevel::kError:
+            slurm_error("%s", text.c_str());
+            break;
+          case berth::LogLevel::kWarning:
+          case berth::LogLevel::kInfo:
+            slurm_info("%s", text.c_str());
+            break;
+          case berth::LogLevel::kVerbose:
+            slurm_verbose("%s", text.c_str());
+            break;
+          case berth::LogLevel::kDebug:
+            slurm_debug("%s", text.c_str());
+            break;
+        }
+      },
+      berth::LogLevel::kDebug);
 }
 
 template <typename Body>
@@ -73,7 +95,7 @@ int runGuarded(const char* callback, Body&& body) noexcept {
 
 int setOption(int id, const char* argument, int /*remote*/) {
   return runGuarded("option",
-                    [&] { return optionValues().set(static_cast<OptionId>(id), argument); });
+                    [&] { return state().options.set(static_cast<OptionId>(id), argument); });
 }
 
 Status registerOptions(spank_t spank) {
@@ -93,47 +115,203 @@ Status registerOptions(spank_t spank) {
   return berth::okStatus();
 }
 
-std::optional<std::string> processEnvironment(std::string_view name) {
+std::optional<std::string> processGetenv(std::string_view name) {
   const char* value = std::getenv(std::string(name).c_str());
   if (value == nullptr)
     return std::nullopt;
   return std::string(value);
 }
 
-// srun, sbatch, salloc: as the user, nothing privileged. Validate and report early.
-Status checkOptionsAsUser() {
-  auto& values = optionValues();
-  values.applyEnvironment(processEnvironment);
-  BERTH_TRY(values.checkConflicts());
-  for (std::string_view name : values.givenWithoutImage()) {
-    slurm_info("%s", fmt::format("berth: --{} ignored: no --container-image given", name).c_str());
-  }
-  return berth::okStatus();
+// The environment of this process (srun, sbatch: what the job inherits).
+berth::spank::Environment processEnvironment() {
+  return {
+      .get = processGetenv,
+      .set = [](std::string_view name, std::string_view value) -> Status {
+        if (::setenv(std::string(name).c_str(), std::string(value).c_str(), 1) != 0)
+          return berth::errnoError(fmt::format("setenv {}", name));
+        return berth::okStatus();
+      },
+      .unset = [](std::string_view name) -> Status {
+        if (::unsetenv(std::string(name).c_str()) != 0)
+          return berth::errnoError(fmt::format("unsetenv {}", name));
+        return berth::okStatus();
+      },
+      .all =
+          [] {
+            std::vector<std::string> all;
+            for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry)
+              all.emplace_back(*entry);
+            return all;
+          },
+  };
+}
+
+// The job's environment as slurmstepd holds it (in a task: the task's environment).
+berth::spank::Environment jobEnvironment(spank_t spank) {
+  return {
+      .get = [spank](std::string_view name) -> std::optional<std::string> {
+        std::vector<char> buffer(4096);
+        while (true) {
+          spank_err_t rc = spank_getenv(spank, std::string(name).c_str(), buffer.data(),
+                                        static_cast<int>(buffer.size()));
+          if (rc == ESPANK_SUCCESS)
+            return std::string(buffer.data());
+          if (rc != ESPANK_NOSPACE || buffer.size() > (1u << 20))
+            return std::nullopt;
+          buffer.resize(buffer.size() * 4);
+        }
+      },
+      .set = [spank](std::string_view name, std::string_view value) -> Status {
+        if (spank_setenv(spank, std::string(name).c_str(), std::string(value).c_str(), 1) !=
+            ESPANK_SUCCESS)
+          return berth::Error(fmt::format("cannot set {} in the job environment", name));
+        return berth::okStatus();
+      },
+      .unset = [spank](std::string_view name) -> Status {
+        if (spank_unsetenv(spank, std::string(name).c_str()) != ESPANK_SUCCESS)
+          return berth::Error(fmt::format("cannot unset {} in the job environment", name));
+        return berth::okStatus();
+      },
+      .all =
+          [spank] {
+            std::vector<std::string> all;
+            char** env = nullptr;
+            if (spank_get_item(spank, S_JOB_ENV, &env) == ESPANK_SUCCESS) {
+              for (char** entry = env; entry != nullptr && *entry != nullptr; ++entry)
+                all.emplace_back(*entry);
+            }
+            return all;
+          },
+  };
+}
+
+std::string hostName() {
+  char buffer[256] = {};
+  if (::gethostname(buffer, sizeof buffer - 1) != 0)
+    return {};
+  return buffer;
+}
+
+// The node's NodeName: slurmd exports SLURMD_NODENAME to its children when it runs in
+// multiple-slurmd mode or with -N; otherwise NodeName is the short host name.
+std::string nodeName(const berth::spank::Environment& jobEnv) {
+  if (auto name = processGetenv("SLURMD_NODENAME"); name && !name->empty())
+    return *name;
+  if (auto name = jobEnv.get("SLURMD_NODENAME"); name && !name->empty())
+    return *name;
+  std::string host = hostName();
+  return host.substr(0, host.find('.'));
+}
+
+berth::spank::StepInfo stepInfo(spank_t spank, const berth::spank::Environment& jobEnv) {
+  berth::spank::StepInfo info;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  spank_get_item(spank, S_JOB_ID, &info.jobId);
+  spank_get_item(spank, S_JOB_STEPID, &info.stepId);
+  if (spank_get_item(spank, S_JOB_UID, &uid) == ESPANK_SUCCESS)
+    info.uid = uid;
+  if (spank_get_item(spank, S_JOB_GID, &gid) == ESPANK_SUCCESS)
+    info.gid = gid;
+  spank_get_item(spank, S_JOB_NODEID, &info.nodeId);
+  spank_get_item(spank, S_JOB_NNODES, &info.nodeCount);
+  info.hostName = hostName();
+  info.nodeName = nodeName(jobEnv);
+  return info;
+}
+
+std::vector<std::string> pluginArguments(int argc, char** argv) {
+  std::vector<std::string> arguments;
+  for (int i = 0; i < argc; ++i)
+    arguments.emplace_back(argv[i]);
+  return arguments;
 }
 
 }  // namespace
 
 extern "C" {
 
-BERTH_EXPORT int slurm_spank_init(spank_t spank, int /*argc*/, char** /*argv*/) {
-  return runGuarded("init", [&] { return registerOptions(spank); });
+BERTH_EXPORT int slurm_spank_init(spank_t spank, int argc, char** argv) {
+  return runGuarded("init", [&]() -> Status {
+    // A bad plugstack.conf argument or berth.conf is the admin's error: refuse to load.
+    BERTH_ASSIGN(state().site,
+                 berth::spank::siteConfigFromPlugstack(pluginArguments(argc, argv), processGetenv));
+    spank_context_t context = spank_context();
+    if (context == S_CTX_JOB_SCRIPT || context == S_CTX_SLURMD)
+      return berth::okStatus();  // no options there
+    return registerOptions(spank);
+  });
 }
 
-BERTH_EXPORT int slurm_spank_init_post_opt(spank_t /*spank*/, int /*argc*/, char** /*argv*/) {
+BERTH_EXPORT int slurm_spank_init_post_opt(spank_t spank, int /*argc*/, char** /*argv*/) {
   return runGuarded("init_post_opt", [&]() -> Status {
     spank_context_t context = spank_context();
-    if (context == S_CTX_LOCAL || context == S_CTX_ALLOCATOR)
-      return checkOptionsAsUser();
-    // In slurmstepd errors are never returned from here: a failing remote init_post_opt
-    // drains the node. The container issue adds the per-node set-up, deferring errors to
-    // task start.
-    slurm_debug("%s", fmt::format("berth: loaded in {}", contextName(context)).c_str());
+    berth::Logger log = slurmLogger();
+    if (context == S_CTX_LOCAL || context == S_CTX_ALLOCATOR) {
+      return berth::spank::prepareSubmission(state(), processEnvironment(),
+                                             berth::spank::makeBackend(state().site, log), log);
+    }
+    if (context == S_CTX_REMOTE) {
+      // Never fails: user errors are reported when the tasks start (see remote_side.hpp).
+      berth::spank::Environment jobEnv = jobEnvironment(spank);
+      berth::spank::NodeFacts node{
+          .step = stepInfo(spank, jobEnv),
+          .slurmConf = processGetenv("SLURM_CONF").value_or("/etc/slurm/slurm.conf")};
+      berth::spank::prepareStep(state(), node, jobEnv, berth::spank::makeBackend(state().site, log),
+                                log);
+    }
     return berth::okStatus();
   });
 }
 
+BERTH_EXPORT int slurm_spank_task_init_privileged(spank_t /*spank*/, int /*argc*/,
+                                                  char** /*argv*/) {
+  return runGuarded("task_init_privileged", [&] { return berth::spank::enterContainer(state()); });
+}
+
+BERTH_EXPORT int slurm_spank_task_init(spank_t spank, int /*argc*/, char** /*argv*/) {
+  return runGuarded("task_init", [&]() -> Status {
+    if (!state().container)
+      return berth::okStatus();
+    int argc = 0;
+    char** argv = nullptr;
+    std::vector<std::string> command;
+    if (spank_get_item(spank, S_JOB_ARGV, &argc, &argv) == ESPANK_SUCCESS) {
+      for (int i = 0; i < argc; ++i)
+        command.emplace_back(argv[i]);
+    }
+    return berth::spank::prepareTaskEnvironment(state(), jobEnvironment(spank), command);
+  });
+}
+
+BERTH_EXPORT int slurm_spank_task_exit(spank_t spank, int /*argc*/, char** /*argv*/) {
+  return runGuarded("task_exit", [&]() -> Status {
+    if (spank_context() != S_CTX_REMOTE || !state().container)
+      return berth::okStatus();
+    uint32_t localTasks = 1;
+    spank_get_item(spank, S_JOB_LOCAL_TASK_COUNT, &localTasks);
+    berth::spank::Environment jobEnv = jobEnvironment(spank);
+    return berth::spank::taskExited(state(), stepInfo(spank, jobEnv), localTasks,
+                                    berth::spank::makeBackend(state().site, slurmLogger()));
+  });
+}
+
 BERTH_EXPORT int slurm_spank_exit(spank_t /*spank*/, int /*argc*/, char** /*argv*/) {
-  return runGuarded("exit", [] { return berth::okStatus(); });
+  return runGuarded("exit", [&]() -> Status {
+    if (spank_context() != S_CTX_REMOTE)
+      return berth::okStatus();
+    return berth::spank::finishStep(state());
+  });
+}
+
+BERTH_EXPORT int slurm_spank_job_epilog(spank_t spank, int /*argc*/, char** /*argv*/) {
+  return runGuarded("job_epilog", [&]() -> Status {
+    uint32_t jobId = 0;
+    if (spank_get_item(spank, S_JOB_ID, &jobId) != ESPANK_SUCCESS)
+      return berth::okStatus();
+    berth::spank::Environment env = processEnvironment();
+    return berth::spank::cleanJob(state().site, nodeName(env), jobId);
+  });
 }
 
 }  // extern "C"

@@ -281,8 +281,16 @@ Result<sys::ChildProcess> executeMountPlan(const MountPlan& plan, const sys::Ide
     }
   }
   BERTH_TRY(mountImage(plan, staging, imageFd.get(), mounts, server).withContext("mount image"));
+  fs::path upper = staging.upper();
+  fs::path work = staging.work();
+  if (plan.persistentLayer) {
+    upper = *plan.persistentLayer / "upper";
+    work = *plan.persistentLayer / "work";
+    BERTH_TRY(makeDir(upper, 0755));
+    BERTH_TRY(makeDir(work, 0700));
+  }
   std::string overlay = fmt::format("lowerdir={},upperdir={},workdir={}", staging.lower().string(),
-                                    staging.upper().string(), staging.work().string());
+                                    upper.string(), work.string());
   if (plan.unprivileged)
     overlay += ",userxattr";
   BERTH_TRY(

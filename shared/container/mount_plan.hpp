@@ -54,6 +54,10 @@ struct MountPlan {
   bool unprivileged = false;  // user namespace + squashfuse instead of loop device
   std::filesystem::path squashfuse;
   std::filesystem::path stagingDir;
+  // When set, the overlay's upper and work directories are DIR/upper and DIR/work on the host
+  // (kept after the container: SPANK named containers, --container-save) instead of in the
+  // staging tmpfs.
+  std::optional<std::filesystem::path> persistentLayer;
   std::vector<MountOp> ops;  // in order, once the root is assembled
   // Directories made in the overlay's upper layer before it is mounted: mount points a user
   // namespace could not create later in the image's root-owned directories (GPU tmpfs).

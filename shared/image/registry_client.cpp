@@ -63,7 +63,7 @@ Result<RegistryClient> RegistryClient::create(RegistryOptions options, Logger lo
     return Error("parallel downloads must be at least 1");
   if (options.retries < 0)
     return Error("retries must not be negative");
-  EnvLookup env = processEnvironment();
+  EnvLookup env = options.env ? EnvLookup(options.env) : processEnvironment();
   TransportOptions transport;
   transport.insecureRegistries = insecureRegistrySet(options.insecureRegistries, env);
   for (const auto& [registry, mirrors] : options.mirrors) {
@@ -73,7 +73,12 @@ Result<RegistryClient> RegistryClient::create(RegistryOptions options, Logger lo
   }
   transport.retries = options.retries;
   transport.backoffBase = std::chrono::milliseconds(options.backoffBaseMs);
-  CredentialStore credentials = CredentialStore::fromEnvironment(options.userConfigDir);
+  CredentialStore credentials =
+      options.env ? CredentialStore(env,
+                                    options.userConfigDir.empty() ? defaultUserConfigDir(env)
+                                                                  : std::filesystem::path(options.userConfigDir),
+                                    defaultDockerConfigPath(env))
+                  : CredentialStore::fromEnvironment(options.userConfigDir);
   return RegistryClient(std::make_unique<Impl>(std::move(options), std::move(transport),
                                                std::move(credentials), std::move(log)));
 }

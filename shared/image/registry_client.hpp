@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -43,6 +44,9 @@ struct RegistryOptions {
   std::string userConfigDir;  // where `berth login` stores credentials; default
                               // $XDG_CONFIG_HOME/berth or ~/.config/berth
   int backoffBaseMs = 500;    // first retry delay; doubles each time
+  // The environment credentials and BERTH_INSECURE_* settings are read from; empty: the
+  // process's. slurmstepd passes the user's credentials here (never root's environment/files).
+  std::function<std::optional<std::string>(std::string_view)> env;
 };
 
 // Called from worker threads (one call at a time) as bytes arrive.

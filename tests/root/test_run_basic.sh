@@ -69,7 +69,12 @@ printf 'hsqs' >/tmp/berth-corrupt.$$.sqsh; head -c 4096 /dev/zero >>/tmp/berth-c
 bad "mount image" exec /tmp/berth-corrupt.$$.sqsh true
 rm -f /tmp/berth-corrupt.$$.sqsh
 bad "working directory \`/nonexistent\`" exec --pwd /nonexistent "$IMG" true
-bad "image cache not available" exec docker://busybox true
+# A reference goes through the image cache and the registry: an unreachable (loopback) one
+# fails with one line and leaves the cache as it was.
+refcache=$(mktemp -d /tmp/berth-refcache.XXXXXX)
+BERTH_CACHE_DIR=$refcache bad "cannot reach registry 127.0.0.1:9" exec docker://127.0.0.1:9/busybox:latest true
+[[ -z $(find "$refcache/images" -type f 2>/dev/null) ]] || fail "failed pull left an image in the cache"
+rm -rf "$refcache"
 bad "unknown option \`rx\`" exec -B /tmp:/x:rx "$IMG" true
 other=$(mktemp -d /tmp/berth-arch.XXXXXX)
 cp -a "$SANDBOX/." "$other/"

@@ -1,0 +1,278 @@
+#include "shared/config/site_config.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "shared/core/strings.hpp"
+
+namespace berth::config {
+namespace {
+
+Result<bool> parseBool(std::string_view value) {
+  // The spellings admins write in config files.
+  static constexpr std::string_view kTrue[] = {"true", "yes", "on", "1"};
+  static constexpr std::string_view kFalse[] = {"false", "no", "off", "0"};
+  if (std::find(std::begin(kTrue), std::end(kTrue), value) != std::end(kTrue))
+    return true;
+  if (std::find(std::begin(kFalse), std::end(kFalse), value) != std::end(kFalse))
+    return false;
+  return Error(fmt::format("`{}` is not a boolean (true/false, yes/no, on/off, 1/0)", value));
+}
+
+Result<long> parseInteger(std::string_view value, long min, long max) {
+  long number = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+  if (ec != std::errc() || end != value.data() + value.size())
+    return Error(fmt::format("`{}` is not a number", value));
+  if (number < min || number > max)
+    return Error(fmt::format("`{}` is not in {}..{}", value, min, max));
+  return number;
+}
+
+// Durations: a number of seconds, or with a unit suffix s, m, h.
+Result<std::chrono::seconds> parseDuration(std::string_view text) {
+  std::string_view value = text;
+  static constexpr std::pair<char, long> kUnits[] = {{'s', 1}, {'m', 60}, {'h', 3600}};
+  long factor = 1;
+  if (!value.empty()) {
+    for (auto [suffix, seconds] : kUnits) {
+      if (value.back() == suffix) {
+        factor = seconds;
+        value.remove_suffix(1);
+        break;
+      }
+    }
+  }
+  BERTH_ASSIGN(long number, parseInteger(value, 1, 7 * 24 * 3600));
+  if (number > 7 * 24 * 3600 / factor)
+    return Error(fmt::format("`{}` is longer than a week", text));
+  return std::chrono::seconds(number * factor);
+}
+
+// Sizes as tmpfs takes them: a number with an optional k/m/g suffix, or a percentage of RAM.
+Status checkSize(std::string_view value) {
+  std::string_view digits = value;
+  if (!digits.empty() && std::string_view("kKmMgG%").find(digits.back()) != std::string_view::npos)
+    digits.remove_suffix(1);
+  if (digits.empty() ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return Error(fmt::format("`{}` is not a size (like 512m, 4g or 50%)", value));
+  return okStatus();
+}
+
+Result<std::filesystem::path> parsePath(std::string_view value) {
+  if (value.empty() || value.front() != '/')
+    return Error(fmt::format("`{}` is not an absolute path", value));
+  return std::filesystem::path(value);
+}
+
+// Comma-separated items, blanks around each removed, empty items rejected.
+Result<std::vector<std::string>> parseList(std::string_view value) {
+  std::vector<std::string> items;
+  for (const std::string& item : split(value, ',')) {
+    std::string_view trimmed = trim(item);
+    if (trimmed.empty())
+      return Error(fmt::format("`{}` has an empty item", value));
+    items.emplace_back(trimmed);
+  }
+  return items;
+}
+
+using Setter = Status (*)(SiteConfig&, std::string_view);
+
+struct Row {
+  SettingSpec spec;
+  Setter set;
+};
+
+template <auto Member>
+Status setBool(SiteConfig& config, std::string_view value) {
+  BERTH_ASSIGN(config.*Member, parseBool(value));
+  return okStatus();
+}
+
+template <auto Member>
+Status setPath(SiteConfig& config, std::string_view value) {
+  BERTH_ASSIGN(config.*Member, parsePath(value));
+  return okStatus();
+}
+
+// The keys of berth.conf. Names are the plugstack.conf argument names too.
+constexpr Row kRows[] = {
+    {{"image_cache", SettingKind::kPath,
+      "directory of the site image cache (shared by all nodes; written only by berth as root)"},
+     setPath<&SiteConfig::imageCache>},
+    {{"state_dir", SettingKind::kPath,
+      "node-local directory for named containers (kept per node and job, removed at job end)"},
+     setPath<&SiteConfig::stateDir>},
+    {{"default_mounts", SettingKind::kList,
+      "binds added to every container, SRC[:DST[:FLAGS]] comma-separated (repeatable)"},
+     [](SiteConfig& c, std::string_view v) -> Status {
+       BERTH_ASSIGN(auto items, parseList(v));
+       c.defaultMounts.insert(c.defaultMounts.end(), items.begin(), items.end());
+       return okStatus();
+     }},
+    {{"writable", SettingKind::kBool, "containers are writable unless --container-readonly"},
+     setBool<&SiteConfig::writable>},
+    {{"mount_home", SettingKind::kBool, "bind the user's home unless --no-container-mount-home"},
+     setBool<&SiteConfig::mountHome>},
+    {{"entrypoint", SettingKind::kBool,
+      "run the image's entrypoint unless --no-container-entrypoint"},
+     setBool<&SiteConfig::entrypoint>},
+    {{"allow_user_images", SettingKind::kBool,
+      "users may run squashfs files from their own paths (not only cached images)"},
+     setBool<&SiteConfig::allowUserImages>},
+    {{"insecure_registries", SettingKind::kList,
+      "registries (host[:port]) reached over plain HTTP, comma-separated (repeatable)"},
+     [](SiteConfig& c, std::string_view v) -> Status {
+       BERTH_ASSIGN(auto items, parseList(v));
+       c.insecureRegistries.insert(c.insecureRegistries.end(), items.begin(), items.end());
+       return okStatus();
+     }},
+    {{"registry_mirrors", SettingKind::kList,
+      "pull-through caches, REGISTRY=MIRROR comma-separated (repeatable)"},
+     [](SiteConfig& c, std::string_view v) -> Status {
+       BERTH_ASSIGN(auto items, parseList(v));
+       for (const std::string& item : items) {
+         size_t eq = item.find('=');
+         if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+           return Error(fmt::format("`{}` is not REGISTRY=MIRROR", item));
+         c.registryMirrors.push_back(
+             {std::string(trim(item.substr(0, eq))), std::string(trim(item.substr(eq + 1)))});
+       }
+       return okStatus();
+     }},
+    {{"gpu_library_dirs", SettingKind::kList,
+      "extra directories holding the NVIDIA driver libraries, comma-separated (repeatable)"},
+     [](SiteConfig& c, std::string_view v) -> Status {
+       BERTH_ASSIGN(auto items, parseList(v));
+       for (const std::string& item : items) {
+         BERTH_ASSIGN(auto path, parsePath(item));
+         c.gpuLibraryDirs.push_back(std::move(path));
+       }
+       return okStatus();
+     }},
+    {{"zstd_level", SettingKind::kInt, "zstd compression level of images berth writes (1..22)"},
+     [](SiteConfig& c, std::string_view v) -> Status {
+       BERTH_ASSIGN(long level, parseInteger(v, 1, 22));
+       c.zstdLevel = static_cast<int>(level);
+       return okStatus();
+     }},
+    {{"keep_setuid", SettingKind::kBool,
+      "keep setuid/setgid bits of image files (inert anyway: images are mounted nosuid)"},
+     setBool<&SiteConfig::keepSetuid>},
+    {{"pull_timeout", SettingKind::kDuration,
+      "longest a pull, or the wait for another node's pull, may take (seconds, or 10m, 1h)"},
+     [](SiteConfig& c, std::string_view v) -> Status {
+       BERTH_ASSIGN(c.pullTimeout, parseDuration(v));
+       return okStatus();
+     }},
+    {{"writable_size", SettingKind::kSize,
+      "size limit of a writable container's tmpfs layer (512m, 4g, 50% of RAM)"},
+     [](SiteConfig& c, std::string_view v) -> Status {
+       BERTH_TRY(checkSize(v));
+       c.writableSize = std::string(v);
+       return okStatus();
+     }},
+    {{"staging_dir", SettingKind::kPath,
+      "where the runtime assembles a container's root (inside its private namespace only)"},
+     setPath<&SiteConfig::stagingDir>},
+    {{"host_files", SettingKind::kList,
+      "host files bound read-only into every container when present (replaces the default)"},
+     [](SiteConfig& c, std::string_view v) -> Status {
+       BERTH_ASSIGN(auto items, parseList(v));
+       for (const std::string& item : items)
+         BERTH_TRY(parsePath(item));
+       c.hostFiles = std::move(items);
+       return okStatus();
+     }},
+    {{"allow_unprivileged", SettingKind::kBool,
+      "non-root users may run `berth exec/run` in a user namespace (with squashfuse)"},
+     setBool<&SiteConfig::allowUnprivileged>},
+    {{"squashfuse", SettingKind::kPath, "the FUSE squashfs server of unprivileged containers"},
+     setPath<&SiteConfig::squashfuse>},
+};
+
+const Row* findRow(std::string_view key) {
+  auto it = std::find_if(std::begin(kRows), std::end(kRows),
+                         [key](const Row& row) { return row.spec.key == key; });
+  return it == std::end(kRows) ? nullptr : &*it;
+}
+
+}  // namespace
+
+std::span<const SettingSpec> settingTable() {
+  static const auto kSpecs = [] {
+    std::array<SettingSpec, std::size(kRows)> specs{};
+    for (size_t i = 0; i < specs.size(); ++i)
+      specs[i] = kRows[i].spec;
+    return specs;
+  }();
+  return kSpecs;
+}
+
+Status applySetting(SiteConfig& config, std::string_view key, std::string_view value) {
+  const Row* row = findRow(key);
+  if (row == nullptr)
+    return Error(fmt::format("unknown key `{}`", key));
+  return row->set(config, value).withContext(key);
+}
+
+Result<SiteConfig> parseSiteConfig(std::string_view text, std::string_view origin) {
+  SiteConfig config;
+  std::set<std::string_view> seen;
+  size_t lineNumber = 0;
+  for (const std::string& rawLine : split(text, '\n')) {
+    ++lineNumber;
+    auto where = [&] { return fmt::format("{}:{}", origin, lineNumber); };
+    std::string_view line = trim(rawLine);
+    // Comments are whole lines: values (URLs, paths) may contain '#'.
+    if (line.empty() || line.front() == '#')
+      continue;
+    size_t eq = line.find('=');
+    if (eq == std::string_view::npos)
+      return Error(fmt::format("{}: expected `key = value`, got `{}`", where(), line));
+    std::string_view key = trim(line.substr(0, eq));
+    std::string_view value = trim(line.substr(eq + 1));
+    const Row* row = findRow(key);
+    if (row == nullptr)
+      return Error(fmt::format("{}: unknown key `{}`", where(), key));
+    if (row->spec.kind != SettingKind::kList && !seen.insert(row->spec.key).second)
+      return Error(fmt::format("{}: `{}` is set twice", where(), key));
+    Status status = row->set(config, value);
+    if (!status.ok())
+      return std::move(status).error().withContext(fmt::format("{}: {}", where(), key));
+  }
+  return config;
+}
+
+Result<SiteConfig> loadSiteConfig(const std::filesystem::path& path, bool missingIsDefault) {
+  std::ifstream file(path);
+  if (!file) {
+    int errnum = errno;
+    if (errnum == ENOENT && missingIsDefault)
+      return SiteConfig{};
+    return Error::fromErrno(errnum, fmt::format("read {}", path.string()));
+  }
+  std::ostringstream text;
+  text << file.rdbuf();
+  if (file.bad())
+    return Error(fmt::format("read {}: I/O error", path.string()));
+  return parseSiteConfig(text.str(), path.string());
+}
+
+Result<SiteConfig> loadDefaultSiteConfig(
+    const std::function<std::optional<std::string>(std::string_view)>& getenv) {
+  if (std::optional<std::string> path = getenv("BERTH_CONFIG"); path && !path->empty())
+    return loadSiteConfig(*path, false).withContext("$BERTH_CONFIG");
+  return loadSiteConfig(std::string(kDefaultConfigPath), true);
+}
+
+}  // namespace berth::config

@@ -1,0 +1,92 @@
+// SiteConfig: the site's settings for berth, shared by the SPANK plugin and the `berth` tool.
+//
+// Read from berth.conf (`key = value` lines, `#` comments, strict: an unknown key, a bad value
+// or a repeated single-valued key is an error naming FILE:LINE). The plugin may override keys
+// from its plugstack.conf arguments with the same names (applySetting).
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shared/core/result.hpp"
+
+namespace berth::config {
+
+// A pull-through cache for one registry: pulls of `registry` go to `mirror` first.
+struct RegistryMirror {
+  std::string registry;  // as in references: docker.io, quay.io, 127.0.0.1:5000
+  std::string mirror;    // host[:port] or URL (http:// only if listed as insecure)
+  bool operator==(const RegistryMirror&) const = default;
+};
+
+struct SiteConfig {
+  // Where images live (site-wide, often on a shared filesystem; written only by berth as root).
+  std::filesystem::path imageCache = "/var/cache/berth";
+  // Node-local state of running containers (named containers, per job); keyed by node name.
+  std::filesystem::path stateDir = "/run/berth-containers";
+  // Binds added to every container, in --container-mounts syntax (SRC[:DST[:FLAGS]]).
+  std::vector<std::string> defaultMounts;
+  // Defaults of the on/off options when the user gives neither form.
+  bool writable = false;
+  bool mountHome = true;
+  bool entrypoint = false;
+  // Whether users may run squashfs files from paths they name (not only the cache).
+  bool allowUserImages = true;
+  // Registries reached over plain HTTP (host[:port]).
+  std::vector<std::string> insecureRegistries;
+  std::vector<RegistryMirror> registryMirrors;
+  // Extra directories searched for the NVIDIA driver's user-space libraries.
+  std::vector<std::filesystem::path> gpuLibraryDirs;
+  // zstd level of images written by berth (1..22).
+  int zstdLevel = 3;
+  // Keep setuid/setgid bits of image files at conversion (they stay inert: images are nosuid).
+  bool keepSetuid = false;
+  // How long a pull (or waiting for another node's pull) may take before the step fails.
+  std::chrono::seconds pullTimeout{600};
+  // Size of the tmpfs upper layer of writable containers (mount option syntax: 1G, 50%).
+  std::string writableSize = "50%";
+  // The container runtime (berth run/exec and the plugin): where a root is assembled inside
+  // the private namespace, host files bound read-only when present, whether non-root users
+  // may run containers in a user namespace, and the FUSE squashfs server they use.
+  std::filesystem::path stagingDir = "/run/berth";
+  std::vector<std::string> hostFiles = {"/etc/hosts", "/etc/resolv.conf", "/etc/localtime"};
+  bool allowUnprivileged = true;
+  std::filesystem::path squashfuse = "/usr/bin/squashfuse_ll";
+};
+
+enum class SettingKind { kPath, kBool, kInt, kDuration, kList, kSize };
+
+// One key of berth.conf: its name, what it takes and one line of help (used by the docs test).
+struct SettingSpec {
+  std::string_view key;
+  SettingKind kind;
+  std::string_view help;
+};
+
+// Every key berth.conf accepts.
+std::span<const SettingSpec> settingTable();
+
+// Sets `key` to `value` (list keys append comma-separated items). Unknown keys and values that
+// do not parse are errors ("unknown key `x`", "zstd_level: `40` is not in 1..22").
+Status applySetting(SiteConfig& config, std::string_view key, std::string_view value);
+
+// Parses berth.conf text; `origin` (the file name) prefixes error messages as ORIGIN:LINE.
+Result<SiteConfig> parseSiteConfig(std::string_view text, std::string_view origin);
+
+// Reads and parses one file. A missing file is an error unless `missingIsDefault`.
+Result<SiteConfig> loadSiteConfig(const std::filesystem::path& path, bool missingIsDefault);
+
+inline constexpr std::string_view kDefaultConfigPath = "/etc/berth/berth.conf";
+
+// The file in effect: $BERTH_CONFIG when set (it must exist), else /etc/berth/berth.conf
+// (missing = built-in defaults). `getenv` is injected so slurmstepd can pass its own.
+Result<SiteConfig> loadDefaultSiteConfig(
+    const std::function<std::optional<std::string>(std::string_view)>& getenv);
+
+}  // namespace berth::config

@@ -1,0 +1,79 @@
+// What the plugin needs from the rest of berth, as a struct of functions: the registry (pin a
+// tag to a digest), the image cache (make sure an image is there), the container runtime
+// (build the container in a helper child, keep the mount namespace) and the squashfs writer
+// (--container-save). backend.cpp wires the real ones; unit tests pass fakes.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shared/config/site_config.hpp"
+#include "shared/core/log.hpp"
+#include "shared/core/result.hpp"
+#include "shared/core/unique_fd.hpp"
+#include "shared/image/metadata.hpp"
+#include "spank_plugin/spank_context.hpp"
+
+namespace berth::spank {
+
+struct UserIdentity {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+};
+
+// The image a step asked for.
+struct ImageRequest {
+  std::string image;                        // as the user gave it: reference, name or path
+  std::optional<std::string> pinnedDigest;  // "sha256:..." when srun pinned the tag
+  UserIdentity user;                        // credentials and file access are the user's
+  GetEnv userEnvironment;                   // the job's: registry credential variables
+};
+
+// Everything the runtime needs to build one step's container on one node.
+struct ContainerRequest {
+  std::filesystem::path imageFile;  // the squashfs image
+  UserIdentity user;
+  bool writable = false;
+  bool mountHome = true;
+  std::vector<std::string> siteMounts;           // default_mounts of berth.conf, SRC[:DST[:FLAGS]]
+  std::vector<std::string> mounts;               // the user's --container-mounts
+  std::vector<std::filesystem::path> hostPaths;  // bound at the same path (PMIx dirs, batch script)
+  // For named containers and --container-save: the overlay's layer lives in this host
+  // directory (DIR/upper and DIR/work, kept between steps) instead of in a tmpfs.
+  std::optional<std::filesystem::path> persistentUpper;
+  std::string writableSize;
+};
+
+// A built container: only the mount namespace is kept; the helper child is gone.
+struct Container {
+  UniqueFd mountNamespace;
+  image::ImageConfig config;  // Env, Entrypoint, WorkingDir of the image
+  std::filesystem::path imageFile;
+};
+
+struct Backend {
+  // The digest a registry reference with a tag points at now; nullopt for paths, cached
+  // names and references that already carry a digest. Runs as the user (srun).
+  std::function<Result<std::optional<std::string>>(std::string_view image)> pinDigest;
+  // Whether the image is already in the cache (srun, as the user, to say that nodes pull).
+  std::function<bool(std::string_view image, const std::optional<std::string>& digest)> isCached;
+  // The squashfs of the image, pulled into the cache first if needed (under the cache lock:
+  // one node pulls, the others wait). Runs as root in slurmstepd.
+  std::function<Result<std::filesystem::path>(const ImageRequest&)> ensureImage;
+  std::function<Result<Container>(const ContainerRequest&)> buildContainer;
+  // Writes `image` with the changes of a persistentUpper directory applied, as a squashfs at
+  // `output`, created as `user`.
+  std::function<Status(const std::filesystem::path& image, const std::filesystem::path& upper,
+                       const std::filesystem::path& output, const UserIdentity& user)>
+      saveContainer;
+};
+
+// The real backend, over libberth; `log` receives progress (pull messages) for the user.
+Backend makeBackend(const config::SiteConfig& site, const Logger& log);
+
+}  // namespace berth::spank

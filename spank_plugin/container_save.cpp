@@ -1,0 +1,149 @@
+// --container-save: the image with a container's changes applied, as one squashfs file that
+// belongs to the user. Runs in slurmstepd (root) at step end, on the step's first node.
+//
+//   1. a child in a private mount namespace mounts the image (loop, read-only) and, on top, the
+//      container's layer as a read-only overlay (lowerdir=LAYER/upper:IMAGE: whiteouts and
+//      opaque directories of the layer apply), and converts that tree with the converter;
+//   2. a second child, with the user's identity for good, copies the result to the user's path
+//      (created by the user: root never writes where the user points).
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "spank_plugin/image_provider.hpp"
+
+#include "shared/core/temp_dir.hpp"
+#include "shared/core/unique_fd.hpp"
+#include "shared/image/atomic_file.hpp"
+#include "shared/image/converter.hpp"
+#include "shared/image/metadata.hpp"
+#include "shared/sys/identity.hpp"
+#include "shared/sys/loop_device.hpp"
+#include "shared/sys/mount.hpp"
+
+namespace berth::spank {
+namespace {
+
+std::string readSmallFile(const std::filesystem::path& path) {
+  std::ifstream file(path);
+  std::ostringstream text;
+  if (file)
+    text << file.rdbuf();
+  return text.str();
+}
+
+// Runs `body` in a forked child; its error message comes back through a pipe.
+template <typename Body>
+Status runInChild(std::string_view what, Body&& body) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    return errnoError("pipe");
+  UniqueFd readEnd(fds[0]);
+  UniqueFd writeEnd(fds[1]);
+  pid_t pid = ::fork();
+  if (pid < 0)
+    return errnoError(fmt::format("{}: fork", what));
+  if (pid == 0) {
+    readEnd.reset();
+    Status status = body();
+    if (status.ok())
+      ::_exit(0);
+    const std::string& message = status.error().message();
+    (void)!::write(writeEnd.get(), message.data(), message.size());
+    ::_exit(1);
+  }
+  writeEnd.reset();
+  std::string message;
+  char buffer[512];
+  ssize_t n;
+  while ((n = ::read(readEnd.get(), buffer, sizeof buffer)) > 0)
+    message.append(buffer, static_cast<size_t>(n));
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR)
+      return errnoError(fmt::format("{}: waitpid", what));
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+    return okStatus();
+  return Error(message.empty() ? fmt::format("{}: the helper failed", what) : message);
+}
+
+Status convertMerged(const config::SiteConfig& site, const std::filesystem::path& image,
+                     const std::filesystem::path& layer, const std::filesystem::path& work,
+                     const std::filesystem::path& result, const Logger& log) {
+  if (::unshare(CLONE_NEWNS) != 0)
+    return errnoError("unshare the mount namespace");
+  BERTH_TRY(sys::makeMountsPrivate());
+  UniqueFd imageFd(::open(image.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!imageFd)
+    return errnoError(fmt::format("open {}", image.string()));
+  BERTH_ASSIGN(sys::LoopDevice loop, sys::attachLoopDevice(imageFd.get()));
+  BERTH_TRY(sys::mountFilesystem(loop.path, work / "lower", "squashfs",
+                                 MS_RDONLY | MS_NOSUID | MS_NODEV, ""));
+  BERTH_TRY(sys::mountFilesystem(
+      "berth-save", work / "merged", "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV,
+      fmt::format("lowerdir={}:{}", (layer / "upper").string(), (work / "lower").string())));
+  image::ImageMetadataFiles metadata{
+      .configJson = readSmallFile(work / "merged" / image::kConfigFile),
+      .sourceJson = readSmallFile(work / "merged" / image::kSourceFile)};
+  image::ConvertOptions options;
+  options.zstdLevel = site.zstdLevel;
+  options.keepSetuid = site.keepSetuid;
+  BERTH_TRY(image::convertDirectory(work / "merged", metadata, result, options, log));
+  return okStatus();  // the namespace, its mounts and the loop device go with this process
+}
+
+Status copyAsUser(int sourceFd, const std::filesystem::path& output, const sys::Identity& user) {
+  BERTH_TRY(sys::dropPrivileges(user));
+  BERTH_ASSIGN(image::AtomicFile file, image::AtomicFile::create(output));
+  UniqueFd target(::open(file.tempPath().c_str(), O_WRONLY | O_CLOEXEC));
+  if (!target)
+    return errnoError(fmt::format("open {}", file.tempPath().string()));
+  struct stat st {};
+  if (::fstat(sourceFd, &st) != 0)
+    return errnoError("stat the saved image");
+  off_t offset = 0;
+  while (offset < st.st_size) {
+    ssize_t sent =
+        ::sendfile(target.get(), sourceFd, &offset, static_cast<size_t>(st.st_size - offset));
+    if (sent <= 0)
+      return errnoError(fmt::format("write {}", output.string()));
+  }
+  target.reset();
+  return file.commit();
+}
+
+}  // namespace
+
+Status saveContainer(const config::SiteConfig& site, const std::filesystem::path& image,
+                     const std::filesystem::path& layer, const std::filesystem::path& output,
+                     const UserIdentity& userIds, const Logger& log) {
+  BERTH_ASSIGN(sys::Identity user, sys::lookupIdentity(static_cast<uid_t>(userIds.uid)));
+  user.gid = static_cast<gid_t>(userIds.gid);
+  // Next to the layer: node-local, root-only.
+  BERTH_ASSIGN(TempDir work, TempDir::create(layer.parent_path(), ".save"));
+  for (const char* dir : {"lower", "merged"}) {
+    if (::mkdir((work.path() / dir).c_str(), 0700) != 0)
+      return errnoError(fmt::format("create {}", (work.path() / dir).string()));
+  }
+  std::filesystem::path result = work.path() / "image.sqsh";
+  BERTH_TRY(runInChild("save the container", [&] {
+    return convertMerged(site, image, layer, work.path(), result, log);
+  }));
+  UniqueFd resultFd(::open(result.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!resultFd)
+    return errnoError(fmt::format("open {}", result.string()));
+  return runInChild("write the saved image",
+                    [&] { return copyAsUser(resultFd.get(), output, user); });
+}
+
+}  // namespace berth::spank

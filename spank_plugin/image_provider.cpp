@@ -1,0 +1,159 @@
+#include "spank_plugin/image_provider.hpp"
+
+#include <unistd.h>
+
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include "shared/core/file_lock.hpp"
+#include "shared/image/credentials.hpp"
+#include "shared/image/image_cache.hpp"
+#include "shared/image/puller.hpp"
+#include "shared/image/reference.hpp"
+#include "shared/image/registry_client.hpp"
+#include "shared/sys/identity.hpp"
+#include "spank_plugin/option_checks.hpp"
+
+namespace berth::spank {
+namespace {
+
+image::RegistryOptions registryOptions(const config::SiteConfig& site) {
+  image::RegistryOptions options;
+  options.insecureRegistries = site.insecureRegistries;
+  for (const config::RegistryMirror& mirror : site.registryMirrors)
+    options.mirrors[mirror.registry].push_back(mirror.mirror);
+  return options;
+}
+
+// The user's credentials for `registry`, looked up with the user's file-system identity (their
+// `berth login` file and Docker config, found through the job's HOME/XDG_CONFIG_HOME/
+// DOCKER_CONFIG, or the job's BERTH_REGISTRY_* variables), handed to the registry client as
+// the only variables it sees: root's own files and environment never serve a user's pull.
+Result<image::EnvLookup> userCredentials(const ImageRequest& request, std::string_view registry) {
+  BERTH_ASSIGN(sys::Identity user, sys::lookupIdentity(static_cast<uid_t>(request.user.uid)));
+  user.gid = static_cast<gid_t>(request.user.gid);
+  image::EnvLookup jobEnv = [&](std::string_view name) -> std::optional<std::string> {
+    if (!request.userEnvironment)
+      return std::nullopt;
+    return request.userEnvironment(name);
+  };
+  std::optional<image::Credentials> found;
+  {
+    BERTH_ASSIGN(auto scope, sys::FsIdentityScope::assume(user));
+    image::CredentialStore store(jobEnv, image::defaultUserConfigDir(jobEnv),
+                                 image::defaultDockerConfigPath(jobEnv));
+    BERTH_ASSIGN(found, store.lookup(registry));
+  }
+  std::string suffix = image::credentialEnvSuffix(registry);
+  // The user's plain-HTTP registries are honoured only for a pull by digest: whatever the
+  // transport, content that does not hash to the pinned digest is refused.
+  std::optional<std::string> insecure;
+  if (request.pinnedDigest)
+    insecure = jobEnv("BERTH_INSECURE_REGISTRIES");
+  return image::EnvLookup(
+      [found, suffix, insecure](std::string_view name) -> std::optional<std::string> {
+        if (name == "BERTH_INSECURE_REGISTRIES")
+          return insecure;
+        if (!found)
+          return std::nullopt;
+        if (name == "BERTH_REGISTRY_USER_" + suffix)
+          return found->username;
+        if (name == "BERTH_REGISTRY_PASSWORD_" + suffix)
+          return found->password;
+        return std::nullopt;
+      });
+}
+
+Result<std::filesystem::path> ensureImage(const config::SiteConfig& site, const Logger& log,
+                                          const ImageRequest& request) {
+  if (isImagePath(request.image)) {
+    if (!site.allowUserImages)
+      return Error("squashfs files named by path are not allowed on this site");
+    // Opened with the user's identity when the container is built.
+    return std::filesystem::path(request.image);
+  }
+  BERTH_ASSIGN(image::ImageCache cache, image::ImageCache::open(site.imageCache));
+  // The digest srun pinned: every node runs the same image even if the tag moved since.
+  std::optional<FileLock> pullLock;
+  if (request.pinnedDigest) {
+    BERTH_ASSIGN(auto cached, cache.find(*request.pinnedDigest));
+    if (cached) {
+      (void)cache.touch(cached->digest);
+      return cached->path;
+    }
+    // One node of the step pulls; the others wait here and then find the image, without
+    // asking the registry anything (the cache's own digest lock is taken only after the
+    // pull has resolved the reference).
+    BERTH_ASSIGN(std::string stem, image::digestFileStem(*request.pinnedDigest));
+    BERTH_ASSIGN(pullLock, FileLock::acquire(cache.root() / "locks" / (stem + ".pull"),
+                                             LockMode::kExclusive, site.pullTimeout)
+                               .withContext("wait for another node's pull"));
+    BERTH_ASSIGN(cached, cache.find(*request.pinnedDigest));
+    if (cached) {
+      (void)cache.touch(cached->digest);
+      return cached->path;
+    }
+  } else {
+    // A cached name (an image built or imported by berth) or a reference pulled before.
+    auto cached = cache.find(request.image);
+    if (cached.ok() && *cached) {
+      (void)cache.touch((*cached)->digest);
+      return (*cached)->path;
+    }
+  }
+  BERTH_ASSIGN(image::ImageReference reference, image::parseImageReference(request.image));
+  if (request.pinnedDigest)
+    reference.digest = *request.pinnedDigest;
+  image::PullOptions options;
+  options.registry = registryOptions(site);
+  BERTH_ASSIGN(options.registry.env, userCredentials(request, reference.registry));
+  options.convert.zstdLevel = site.zstdLevel;
+  options.convert.keepSetuid = site.keepSetuid;
+  log.info("berth: pulling {} into {}", reference.toString(), site.imageCache.string());
+  BERTH_ASSIGN(image::PullResult pulled,
+               image::pullImage(reference.toString(), cache, options, {}, log));
+  if (!request.pinnedDigest || reference.toString() != request.image)
+    (void)cache.recordReference(request.image, pulled.digest);
+  return pulled.path;
+}
+
+}  // namespace
+
+void addImageProvider(Backend& backend, const config::SiteConfig& site, const Logger& log) {
+  // srun, as the user: the registry is asked with the user's own environment and files.
+  backend.pinDigest = [site, log](std::string_view image) -> Result<std::optional<std::string>> {
+    if (isImagePath(image))
+      return std::optional<std::string>();
+    BERTH_ASSIGN(image::ImageReference reference, image::parseImageReference(image));
+    if (!reference.digest.empty())
+      return std::optional<std::string>(reference.digest);
+    image::RegistryOptions options = registryOptions(site);
+    options.retries = 1;  // srun is interactive: fail fast
+    options.backoffBaseMs = 200;
+    BERTH_ASSIGN(image::RegistryClient client, image::RegistryClient::create(options, log));
+    Result<image::ResolvedImage> resolved = client.resolve(reference, "");
+    if (resolved.ok())
+      return std::optional<std::string>(resolved->manifestDigest);
+    // Images berth built or imported, and images of registries out of reach: the cache's.
+    if (auto cache = image::ImageCache::open(site.imageCache); cache.ok()) {
+      if (auto cached = cache->find(image); cached.ok() && *cached)
+        return std::optional<std::string>((*cached)->digest);
+    }
+    return std::move(resolved).error();
+  };
+  backend.isCached = [site](std::string_view, const std::optional<std::string>& digest) {
+    if (!digest)
+      return true;  // nothing to say
+    auto stem = image::digestFileStem(*digest);
+    if (!stem.ok())
+      return true;
+    std::error_code ignored;
+    return std::filesystem::exists(site.imageCache / "images" / (*stem + ".sqsh"), ignored);
+  };
+  backend.ensureImage = [site, log](const ImageRequest& request) {
+    return ensureImage(site, log, request);
+  };
+}
+
+}  // namespace berth::spank

@@ -1,0 +1,21 @@
+// Where a step's image comes from: a squashfs path as given, or the site image cache, pulling
+// into it (under the cache's digest lock: one node pulls, the others wait) with the user's
+// registry credentials. And --container-save's writer.
+#pragma once
+
+#include "shared/config/site_config.hpp"
+#include "shared/core/log.hpp"
+#include "spank_plugin/container_backend.hpp"
+
+namespace berth::spank {
+
+// Fills backend.pinDigest, backend.isCached and backend.ensureImage.
+void addImageProvider(Backend& backend, const config::SiteConfig& site, const Logger& log);
+
+// Writes `image` plus the changes in `layer` (a persistent overlay layer: layer/upper) as a
+// squashfs at `output`, owned by `user`.
+Status saveContainer(const config::SiteConfig& site, const std::filesystem::path& image,
+                     const std::filesystem::path& layer, const std::filesystem::path& output,
+                     const UserIdentity& user, const Logger& log);
+
+}  // namespace berth::spank

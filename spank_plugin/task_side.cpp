@@ -1,0 +1,147 @@
+#include "spank_plugin/task_side.hpp"
+
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+
+#include <fmt/format.h>
+
+#include "shared/core/strings.hpp"
+#include "spank_plugin/task_environment.hpp"
+
+namespace berth::spank {
+namespace {
+
+bool isDirectory(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool isExecutableFile(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+}
+
+std::string currentDirectory() {
+  char buffer[PATH_MAX];
+  if (::getcwd(buffer, sizeof buffer) == nullptr)
+    return {};
+  return buffer;
+}
+
+}  // namespace
+
+Result<std::string> chooseWorkdir(const std::optional<std::string>& option,
+                                  const std::string& launchDir, const std::string& imageWorkdir,
+                                  const std::function<bool(const std::string&)>& exists) {
+  if (option) {
+    if (!exists(*option))
+      return Error(
+          fmt::format("--container-workdir={}: no such directory in the container", *option));
+    return *option;
+  }
+  if (!launchDir.empty() && launchDir != "/" && exists(launchDir))
+    return launchDir;
+  if (!imageWorkdir.empty() && exists(imageWorkdir))
+    return imageWorkdir;
+  return std::string("/");
+}
+
+std::vector<std::string> entrypointCommand(const std::vector<std::string>& entrypoint,
+                                           const std::vector<std::string>& argv) {
+  std::vector<std::string> command = entrypoint;
+  command.insert(command.end(), argv.begin(), argv.end());
+  return command;
+}
+
+std::optional<std::string> findInPath(const std::string& command, std::string_view path,
+                                      const std::function<bool(const std::string&)>& executable) {
+  if (command.empty())
+    return std::nullopt;
+  if (command.find('/') != std::string::npos)
+    return command;
+  for (const std::string& dir : split(path, ':')) {
+    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + command;
+    if (executable(candidate))
+      return candidate;
+  }
+  return std::nullopt;
+}
+
+Status enterContainer(StepState& state) {
+  if (state.deferredError)
+    return *state.deferredError;
+  if (!state.container)
+    return okStatus();
+  // Slurm has already moved the task to the directory the user launched from, on the host.
+  state.launchDir = currentDirectory();
+  if (::setns(state.container->mountNamespace.get(), CLONE_NEWNS) != 0)
+    return errnoError("enter the container (setns)");
+  // The image's programs never gain privileges (setuid files are inert on a nosuid mount
+  // anyway); this also holds for everything the task starts.
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    return errnoError("set no_new_privs");
+  // setns() left the task at the container's root; Slurm changes to the launch directory
+  // next (inside the container now) and task_init picks the final one.
+  return okStatus();
+}
+
+Status prepareTaskEnvironment(const StepState& state, const Environment& taskEnv,
+                              const std::vector<std::string>& argv) {
+  if (!state.container)
+    return okStatus();
+  BERTH_ASSIGN(std::string workdir, chooseWorkdir(state.workdir, state.launchDir,
+                                                  state.container->config.workingDir, isDirectory));
+  if (::chdir(workdir.c_str()) != 0)
+    return errnoError(fmt::format("chdir to {} in the container", workdir));
+  std::vector<std::string> host = taskEnv.all();
+  EnvironmentChanges changes =
+      taskEnvironmentChanges(host, state.container->config.env, state.keepFromHost);
+  for (const std::string& name : changes.unset)
+    BERTH_TRY(taskEnv.unset(name));
+  for (const auto& [name, value] : changes.set)
+    BERTH_TRY(taskEnv.set(name, value));
+
+  std::string path;
+  for (const auto& [name, value] : changes.set) {
+    if (name == "PATH")
+      path = value;
+  }
+  if (path.empty())
+    path = taskEnv.get("PATH").value_or("/usr/bin:/bin");
+
+  const auto& entrypoint = state.container->config.entrypoint;
+  if (!state.runEntrypoint || entrypoint.empty()) {
+    // Slurm execs the command next; a command missing from the image gets a clear line here
+    // rather than Slurm's bare "execve(): No such file or directory".
+    bool found = argv.empty() || (argv[0].find('/') != std::string::npos
+                                      ? isExecutableFile(argv[0])
+                                      : findInPath(argv[0], path, isExecutableFile).has_value());
+    if (!found)
+      return Error(fmt::format("command `{}` not found in the container (PATH={})", argv[0], path));
+    return okStatus();
+  }
+  // Slurm would exec argv itself; exec ENTRYPOINT + argv instead, in this same task process
+  // (same pid: Slurm's tracking, signals and accounting are unchanged).
+  std::vector<std::string> command = entrypointCommand(entrypoint, argv);
+  std::vector<std::string> environment = applyEnvironmentChanges(host, changes);
+  std::optional<std::string> program = findInPath(command[0], path, isExecutableFile);
+  if (!program)
+    return Error(
+        fmt::format("the image's entrypoint `{}` is not found in the container", command[0]));
+  std::vector<char*> argvPointers;
+  for (std::string& arg : command)
+    argvPointers.push_back(arg.data());
+  argvPointers.push_back(nullptr);
+  std::vector<char*> envPointers;
+  for (std::string& entry : environment)
+    envPointers.push_back(entry.data());
+  envPointers.push_back(nullptr);
+  ::execve(program->c_str(), argvPointers.data(), envPointers.data());
+  return errnoError(fmt::format("run the image's entrypoint {}", *program));
+}
+
+}  // namespace berth::spank

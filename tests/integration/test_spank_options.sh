@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The --container-* options one by one, and their BERTH_CONTAINER_* environment forms.
+source "$(dirname "$0")/spank_lib.sh"
+
+# A step without container options is untouched: the host's os-release.
+as_user_ok srun -N1 -n1 cat /etc/os-release
+host_pretty=$(grep '^PRETTY_NAME' /etc/os-release)
+grep -qxF "$host_pretty" "$OUT" || { show; fail "a step without options is not the host"; }
+pass "no options: the host"
+
+# Images: a busybox squashfs with a known config (Env, WorkingDir), and one with an ENTRYPOINT.
+IMG=$SPANK_WORK/test.sqsh
+make_image "$IMG"
+EP_IMG=$SPANK_WORK/entrypoint.sqsh
+make_image "$EP_IMG" '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"],"Entrypoint":["/bin/echo","entrypoint:"],"Cmd":["default"]}}'
+
+as_user_ok srun -N1 -n1 --container-image="$IMG" cat /etc/os-release
+expect_out '^PRETTY_NAME="berth test busybox"$'
+pass "--container-image (squashfs path)"
+as_user_ok BERTH_CONTAINER_IMAGE="$IMG" srun -N1 -n1 cat /etc/os-release
+expect_out '^PRETTY_NAME="berth test busybox"$'
+pass "BERTH_CONTAINER_IMAGE"
+TINY=$IMG  # the rest of this test uses the local image (registry images: test_spank_pull_once)
+
+# Mounts: a directory of the user's, read-only and read-write.
+mkdir -p "$SPANK_WORK/data" && echo payload >"$SPANK_WORK/data/file" && chown -R "$BERTH_TEST_USER:" "$SPANK_WORK/data"
+as_user_ok srun -N1 -n1 --container-image="$TINY" --no-container-mount-home \
+  --container-mounts="$SPANK_WORK/data:/mnt/data:ro" sh -c 'cat /mnt/data/file; touch /mnt/data/x 2>/dev/null && echo writable || echo readonly'
+expect_out '^payload$'
+expect_out '^readonly$'
+as_user_ok srun -N1 -n1 --container-image="$TINY" --no-container-mount-home \
+  --container-mounts="$SPANK_WORK/data:/mnt/data" sh -c 'echo new >/mnt/data/written && echo done'
+[ "$(cat "$SPANK_WORK/data/written")" = new ] || fail "rw bind did not write through"
+as_user_ok BERTH_CONTAINER_MOUNTS="$SPANK_WORK/data:/mnt/data:ro" srun -N1 -n1 --container-image="$TINY" cat /mnt/data/file
+expect_out '^payload$'
+pass "--container-mounts ro/rw, BERTH_CONTAINER_MOUNTS"
+
+# Working directory: the option, the launch directory (home is bound), the image's default.
+as_user_ok srun -N1 -n1 --container-image="$TINY" --container-workdir=/etc pwd
+expect_out '^/etc$'
+as_user_ok srun -N1 -n1 --container-image="$TINY" pwd
+expect_out "^$SPANK_WORK\$" "the launch directory (under the bound home) is not the workdir"
+as_user_ok srun -N1 -n1 --container-image="$TINY" --no-container-mount-home pwd
+expect_out '^/opt$' "the image's WorkingDir is not the default without home"
+as_user_ok BERTH_CONTAINER_WORKDIR=/etc srun -N1 -n1 --container-image="$TINY" pwd
+expect_out '^/etc$'
+pass "--container-workdir, launch dir, image default"
+
+# Environment precedence: image Env < Slurm variables < --container-env; host PATH never.
+as_user_ok EDITOR=host-editor LD_PRELOAD=/host/preload.so PATH=/host/bin:/usr/bin:/bin FOO=host-foo \
+  LANG=host-lang srun -N1 -n1 --container-image="$TINY" env
+expect_out '^FOO=from-image$'
+expect_out '^LANG=image-lang$'
+expect_out '^PATH=/bin:/usr/bin$' "the image's PATH is not the container's"
+expect_out_not '^EDITOR=' "a host variable not named in --container-env passed"
+expect_out '^SLURM_PROCID=0$'
+expect_out '^SLURM_JOB_ID=[0-9]+$'
+expect_out_not '^LD_PRELOAD='
+as_user_ok FOO=host-foo EDITOR=host-editor srun -N1 -n1 --container-image="$TINY" --container-env=FOO,EDITOR env
+expect_out '^FOO=host-foo$'
+expect_out '^EDITOR=host-editor$'
+expect_out '^LANG=image-lang$'
+as_user_ok FOO=host-foo BERTH_CONTAINER_ENV=FOO srun -N1 -n1 --container-image="$TINY" env
+expect_out '^FOO=host-foo$'
+pass "environment precedence, --container-env, BERTH_CONTAINER_ENV"
+
+# Writable vs read-only root.
+as_user_ok srun -N1 -n1 --container-image="$TINY" sh -c 'touch /scratch/newfile 2>/dev/null && echo writable || echo readonly'
+expect_out '^readonly$'
+as_user_ok srun -N1 -n1 --container-image="$TINY" --container-writable sh -c 'touch /scratch/newfile && echo writable'
+expect_out '^writable$'
+as_user_ok srun -N1 -n1 --container-image="$TINY" --container-writable sh -c 'test -e /scratch/newfile && echo kept || echo gone'
+expect_out '^gone$' "a writable container's changes survived the step"
+as_user_ok BERTH_CONTAINER_WRITABLE=1 srun -N1 -n1 --container-image="$TINY" sh -c 'touch /scratch/x && echo writable'
+expect_out '^writable$'
+pass "--container-writable/readonly, BERTH_CONTAINER_WRITABLE"
+
+# Home on and off.
+echo home-marker >"$TEST_HOME/.berth-home-marker" && chown "$BERTH_TEST_USER:" "$TEST_HOME/.berth-home-marker"
+as_user_ok srun -N1 -n1 --container-image="$TINY" cat "$TEST_HOME/.berth-home-marker"
+expect_out '^home-marker$'
+as_user_ok srun -N1 -n1 --container-image="$TINY" --no-container-mount-home sh -c "test -e $TEST_HOME/.berth-home-marker && echo seen || echo unseen"
+expect_out '^unseen$'
+as_user_ok BERTH_CONTAINER_NO_MOUNT_HOME=1 srun -N1 -n1 --container-image="$TINY" sh -c "test -e $TEST_HOME/.berth-home-marker && echo seen || echo unseen"
+expect_out '^unseen$'
+rm -f "$TEST_HOME/.berth-home-marker"
+pass "home on/off"
+
+# Entrypoint on and off: ENTRYPOINT ["/bin/echo", "entrypoint:"], the command its arguments.
+as_user_ok srun -N1 -n1 --container-image="$EP_IMG" --container-entrypoint hello world
+expect_out '^entrypoint: hello world$'
+as_user_ok srun -N1 -n1 --container-image="$EP_IMG" --no-container-entrypoint echo plain
+expect_out '^plain$'
+as_user_ok srun -N1 -n1 --container-image="$EP_IMG" echo default-off
+expect_out '^default-off$'
+as_user_ok BERTH_CONTAINER_ENTRYPOINT=1 srun -N1 -n1 --container-image="$EP_IMG" hello
+expect_out '^entrypoint: hello$'
+pass "entrypoint on/off, BERTH_CONTAINER_ENTRYPOINT"
+
+nodes_in_service
+no_leftovers
