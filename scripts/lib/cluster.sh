@@ -140,7 +140,10 @@ CONF
       printf '%s\n' "$BERTH_SLURM_CONF_EXTRA"
     fi
   } >"$BERTH_CLUSTER_CONF"
-  echo "required $plugin ${BERTH_PLUGSTACK_ARGS:-}" >"$BERTH_CLUSTER_DIR/plugstack.conf"
+  local args=${BERTH_PLUGSTACK_ARGS:-}
+  # The plugin discovers the fake driver (and its GPUs) instead of the host's.
+  [ "$BERTH_CLUSTER_GPUS" = 0 ] || args="${args:+$args }gpu_driver_root=$BERTH_CLUSTER_GPU_DIR"
+  echo "required $plugin $args" >"$BERTH_CLUSTER_DIR/plugstack.conf"
   printf '%s\n' "$@" >"$BERTH_CLUSTER_DIR/nodes"
 }
 
