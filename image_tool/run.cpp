@@ -15,9 +15,11 @@
 #include "shared/container/container_namespace.hpp"
 #include "shared/container/entrypoint.hpp"
 #include "shared/container/environment.hpp"
+#include "shared/container/gpu_container.hpp"
 #include "shared/container/image_source.hpp"
 #include "shared/container/launch.hpp"
 #include "shared/container/mount_plan.hpp"
+#include "shared/gpu/prepare.hpp"
 #include "shared/image/metadata.hpp"
 #include "shared/sys/process.hpp"
 
@@ -46,6 +48,10 @@ struct RunArgs {
   std::string asUser;
   std::string shell;
   std::vector<std::string> args;
+  bool gpu = false;           // --gpu / --nv
+  std::string gpus;           // --gpus LIST|all (implies --gpu)
+  std::string gpuCaps;        // --gpu-caps (implies --gpu)
+  std::string gpuDriverRoot;  // --gpu-driver-root (tests, debugging)
 };
 
 // The running container's pid, for forwarding termination signals (set while it runs).
@@ -86,6 +92,24 @@ Result<EnvironmentOptions> environmentOptions(const RunArgs& args, const sys::Id
   return options;
 }
 
+std::optional<std::string> processEnv(std::string_view name) {
+  const char* value = ::getenv(std::string(name).c_str());
+  return value ? std::optional<std::string>(value) : std::nullopt;
+}
+
+// --gpu: what to inject (gpu_container.hpp: the mounts first, the CUDA check once the image is
+// mounted).
+Result<gpu::GpuSetup> gpuSetup(const RunArgs& args) {
+  gpu::GpuSetup setup;
+  setup.search = driverSearchFor(args.gpuDriverRoot, {});
+  std::string caps =
+      args.gpuCaps.empty() ? processEnv("NVIDIA_DRIVER_CAPABILITIES").value_or("") : args.gpuCaps;
+  // Plain --gpu: every GPU of the machine (or of the Slurm step), and an error without any.
+  BERTH_ASSIGN(setup.request, gpu::parseGpuRequest(args.gpus.empty() ? "all" : args.gpus, caps));
+  setup.stepEnv = processEnv;
+  return setup;
+}
+
 Result<int> runContainer(const RunArgs& args, const Logger& log) {
   bool privileged = ::geteuid() == 0;
   sys::Identity user;
@@ -119,6 +143,14 @@ Result<int> runContainer(const RunArgs& args, const Logger& log) {
     inputs.options.binds.insert(inputs.options.binds.end(), specs.begin(), specs.end());
   }
   BERTH_ASSIGN(MountPlan plan, buildMountPlan(inputs));
+  bool wantGpu = args.gpu || !args.gpus.empty() || !args.gpuCaps.empty();
+  ContainerGpu gpu;
+  if (wantGpu) {
+    BERTH_ASSIGN(gpu::GpuSetup setup, gpuSetup(args));
+    BERTH_ASSIGN(gpu, addGpuToPlan(plan, std::move(setup)));
+    for (const std::string& warning : gpu.injection.warnings)
+      log.warning("GPU: {}", warning);
+  }
   bool homeMounted = std::any_of(plan.ops.begin(), plan.ops.end(),
                                  [](const MountOp& op) { return op.origin == "home"; });
   BERTH_ASSIGN(EnvironmentOptions envOptions, environmentOptions(args, user, homeMounted));
@@ -148,6 +180,9 @@ Result<int> runContainer(const RunArgs& args, const Logger& log) {
   for (char** entry = environ; *entry; ++entry)
     host.emplace_back(*entry);
   spec.env = containerEnvironment(config.env, host, envOptions);
+  // One line and no command when the image's CUDA needs a newer driver.
+  BERTH_ASSIGN(spec.env,
+               checkGpuAndEnvironment(gpu, container, config.labels, std::move(spec.env)));
   std::optional<std::string> pwd;
   if (!args.pwd.empty())
     pwd = args.pwd;
@@ -184,6 +219,16 @@ void addCommonOptions(CLI::App* command, RunArgs& args) {
       ->allow_extra_args(false);
   command->add_option("--pwd", args.pwd, "Working directory inside the container");
   command->add_flag("--sandbox", args.sandbox, "IMAGE is a directory (sandbox image)");
+  command->add_flag("--gpu,--nv", args.gpu,
+                    "Inject the host's NVIDIA driver and GPUs (all, or the Slurm step's)");
+  command->add_option("--gpus", args.gpus,
+                      "With --gpu: GPUs to give, LIST (0,2 or 0-3: N of /dev/nvidiaN) or all");
+  command->add_option("--gpu-caps", args.gpuCaps,
+                      "With --gpu: driver capabilities (compute,utility,video,graphics,display or "
+                      "all; default NVIDIA_DRIVER_CAPABILITIES or compute,utility)");
+  command->add_option("--gpu-driver-root", args.gpuDriverRoot,
+                      "Debug/tests: look for the NVIDIA driver under DIR (version file, "
+                      "ld.so.cache, /dev, /proc)");
   command->add_option("--as-user", args.asUser,
                       "Root only: run as USER, checking binds with USER's permissions");
   command->add_option("image", args.image, "Squashfs image file, sandbox directory or reference")

@@ -6,6 +6,7 @@
 #include "shared/config/site_mapping.hpp"
 #include "shared/container/container_namespace.hpp"
 #include "shared/container/entrypoint.hpp"
+#include "shared/container/gpu_container.hpp"
 #include "shared/container/mount_plan.hpp"
 #include "shared/container/mount_spec.hpp"
 #include "shared/sys/identity.hpp"
@@ -66,6 +67,10 @@ Result<Container> buildContainer(const config::SiteConfig& site, const Container
   for (const std::filesystem::path& path : request.hostPaths)
     plan.ops.push_back(stepBind(path));
   plan.persistentLayer = request.persistentUpper;
+  container::ContainerGpu gpu;
+  if (request.gpu) {
+    BERTH_ASSIGN(gpu, container::addGpuToPlan(plan, *request.gpu));
+  }
   BERTH_ASSIGN(container::PreparedContainer prepared,
                container::prepareContainerNamespace(plan, user));
   Container built;
@@ -80,6 +85,13 @@ Result<Container> buildContainer(const config::SiteConfig& site, const Container
     BERTH_TRY(container::checkPlatform(built.config, image::hostPlatform()));
   }
   built.imageFile = request.imageFile;
+  if (request.gpu) {
+    // The CUDA check with the image mounted: its Env, and NVIDIA_DISABLE_REQUIRE from the job.
+    std::vector<std::string> env = built.config.env;
+    if (auto skip = request.gpu->stepEnv("NVIDIA_DISABLE_REQUIRE"))
+      env.push_back("NVIDIA_DISABLE_REQUIRE=" + *skip);
+    BERTH_ASSIGN(built.gpuEnv, container::checkGpu(gpu, prepared, built.config.labels, env));
+  }
   return built;
 }
 

@@ -16,6 +16,8 @@
 #include "shared/core/log.hpp"
 #include "shared/core/result.hpp"
 #include "shared/core/unique_fd.hpp"
+#include "shared/gpu/injection.hpp"
+#include "shared/gpu/prepare.hpp"
 #include "shared/image/metadata.hpp"
 #include "spank_plugin/spank_context.hpp"
 
@@ -47,6 +49,9 @@ struct ContainerRequest {
   // directory (DIR/upper and DIR/work, kept between steps) instead of in a tmpfs.
   std::optional<std::filesystem::path> persistentUpper;
   std::string writableSize;
+  // --container-gpu: the driver and GPUs to inject (shared/container/gpu_container.hpp);
+  // nothing: none.
+  std::optional<gpu::GpuSetup> gpu;
 };
 
 // A built container: only the mount namespace is kept; the helper child is gone.
@@ -54,6 +59,9 @@ struct Container {
   UniqueFd mountNamespace;
   image::ImageConfig config;  // Env, Entrypoint, WorkingDir of the image
   std::filesystem::path imageFile;
+  // Variables every task gets for its GPUs (CUDA_VISIBLE_DEVICES, LD_LIBRARY_PATH, ...),
+  // applied after the environment rules.
+  std::vector<gpu::EnvEdit> gpuEnv;
 };
 
 struct Backend {

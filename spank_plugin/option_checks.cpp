@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "shared/core/strings.hpp"
+#include "shared/gpu/request.hpp"
 #include "spank_plugin/task_environment.hpp"
 
 namespace berth::spank {
@@ -31,12 +32,10 @@ bool hasDotDot(std::string_view path) {
 Status checkGpu(std::string_view value) {
   if (value.empty() || value == "auto" || value == "all" || value == "none")
     return okStatus();
-  for (const std::string& item : split(value, ',')) {
-    if (item.empty() ||
-        !std::all_of(item.begin(), item.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      return Error(fmt::format(
-          "--container-gpu: `{}` is not auto, all, none or a list of GPU indexes", value));
-  }
+  // "0,2", "0-3" (gpu::parseIndexList, what the slurmstepd side parses).
+  if (!gpu::parseIndexList(value).ok())
+    return Error(fmt::format(
+        "--container-gpu: `{}` is not auto, all, none or a list of GPU indexes", value));
   return okStatus();
 }
 

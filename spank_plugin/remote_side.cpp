@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "shared/container/gpu_container.hpp"
 #include "shared/pmix/slurmd_paths.hpp"
 #include "spank_plugin/local_side.hpp"
 #include "spank_plugin/option_checks.hpp"
@@ -83,7 +84,20 @@ Status buildStepContainer(StepState& state, const NodeFacts& node, const Environ
                            .mounts = {},
                            .hostPaths = stepHostPaths(node, log),
                            .persistentUpper = std::nullopt,
-                           .writableSize = state.site.writableSize};
+                           .writableSize = state.site.writableSize,
+                           .gpu = std::nullopt};
+  // --container-gpu (default auto: Slurm's gres allocation, else every GPU of the node, else
+  // nothing); capabilities from the job's NVIDIA_DRIVER_CAPABILITIES.
+  BERTH_ASSIGN(gpu::GpuRequest gpuRequest,
+               gpu::parseGpuRequest(values.get(OptionId::kGpu).value_or("auto"),
+                                    jobEnv.get("NVIDIA_DRIVER_CAPABILITIES").value_or("")));
+  if (gpuRequest.mode != gpu::GpuRequest::Mode::kNone) {
+    gpu::GpuSetup setup;
+    setup.search = container::driverSearchFor(state.site.gpuDriverRoot, state.site.gpuLibraryDirs);
+    setup.request = std::move(gpuRequest);
+    setup.stepEnv = jobEnv.get;
+    request.gpu = std::move(setup);
+  }
   if (auto mounts = values.get(OptionId::kMounts)) {
     BERTH_ASSIGN(auto userMounts, parseMountList(*mounts));
     request.mounts.insert(request.mounts.end(), userMounts.begin(), userMounts.end());

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "shared/container/gpu_mounts.hpp"
 #include "shared/core/strings.hpp"
 #include "spank_plugin/task_environment.hpp"
 
@@ -104,6 +105,17 @@ Status prepareTaskEnvironment(const StepState& state, const Environment& taskEnv
     BERTH_TRY(taskEnv.unset(name));
   for (const auto& [name, value] : changes.set)
     BERTH_TRY(taskEnv.set(name, value));
+  if (!state.container->gpuEnv.empty()) {
+    std::vector<std::string> withGpu =
+        container::applyGpuEnvironment(taskEnv.all(), state.container->gpuEnv);
+    for (const gpu::EnvEdit& edit : state.container->gpuEnv) {
+      if (const std::string* entry = container::findEnv(withGpu, edit.name)) {
+        std::string value = entry->substr(edit.name.size() + 1);  // findEnv gives NAME=VALUE
+        BERTH_TRY(taskEnv.set(edit.name, value));
+        changes.set.emplace_back(edit.name, value);  // PATH below sees ours
+      }
+    }
+  }
 
   std::string path;
   for (const auto& [name, value] : changes.set) {

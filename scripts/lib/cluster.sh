@@ -8,6 +8,11 @@
 #   spool/<node>/ tmp/<node>/   each node's SlurmdSpoolDir and TmpFS
 #   run/                        pid files (slurmctld.pid, slurmd-<node>.pid)
 #   log/                        slurmctld.log, slurmd-<node>.log
+#   gres.conf                   fake GPUs (below), unless BERTH_CLUSTER_GPUS=0
+# Fake GPUs: every node declares Gres=gpu:2, backed by the fake driver tree in
+# $BERTH_CLUSTER_GPU_DIR (tests/data/gpu/make_fake_driver.sh with real device nodes 195:0 and
+# 195:1, built once); Slurm sets CUDA_VISIBLE_DEVICES/SLURM_STEP_GPUS for --gres=gpu:N, and
+# berth.conf's gpu_driver_root points the plugin at the tree.
 # Host names: the controller is $BERTH_CLUSTER_CONTROLLER, nodes are node1..nodeN; each
 # daemon runs in its own UTS namespace with that host name (job steps inherit it).
 
@@ -19,6 +24,9 @@ BERTH_CLUSTER_CONF=$BERTH_CLUSTER_DIR/slurm.conf
 BERTH_CLUSTER_CPUS=${BERTH_CLUSTER_CPUS:-4}
 # munged started by the test bed (not one that ran already): stopped again by `cluster stop`.
 BERTH_MUNGE_MARKER=$BERTH_TESTBED_DIR/munged.started-by-testbed
+BERTH_CLUSTER_GPU_DIR=$BERTH_TESTBED_DIR/gpu
+# Fake GPUs per node: 2 (the fake tree's) or 0 (no gres).
+BERTH_CLUSTER_GPUS=${BERTH_CLUSTER_GPUS:-2}
 
 cluster_node_names() { # N -> node1 ... nodeN
   local i
@@ -51,9 +59,37 @@ munge_stop_if_ours() {
   rm -f "$BERTH_MUNGE_MARKER"
 }
 
+# The fake driver tree, rebuilt only when its script changed (a few stub libraries and mknod).
+cluster_build_fake_gpus() {
+  local script=$BERTH_TOP/tests/data/gpu/make_fake_driver.sh dir=$BERTH_CLUSTER_GPU_DIR
+  if [ -c "$dir/dev/nvidia1" ] && [ "$dir/.built" -nt "$script" ]; then return 0; fi
+  rm -rf "$dir.tmp" "$dir"
+  FAKE_MKNOD=1 "$script" "$dir.tmp" >/dev/null || testbed_die "$script failed"
+  touch "$dir.tmp/.built"
+  chmod -R a+rX "$dir.tmp"
+  mv "$dir.tmp" "$dir"
+}
+
+# gres.conf next to slurm.conf: each node's GPUs are the fake tree's device nodes, in order
+# (index N = /dev/nvidiaN, as berth assumes; see slurm_conf_examples/gres.conf).
+cluster_write_gres() { # node count
+  {
+    echo "# Written by scripts/cluster: fake GPUs (tests/data/gpu/make_fake_driver.sh)."
+    echo "AutoDetect=off"
+    echo "NodeName=node[1-$1] Name=gpu File=$BERTH_CLUSTER_GPU_DIR/dev/nvidia[0-$((BERTH_CLUSTER_GPUS - 1))]"
+  } >"$BERTH_CLUSTER_DIR/gres.conf"
+}
+
 cluster_write_config() { # plugin, node names...
   local plugin=$1; shift
-  local ctld_port node port used=" "
+  local ctld_port node port used=" " gres=""
+  rm -f "$BERTH_CLUSTER_DIR/gres.conf"
+  [[ "$BERTH_CLUSTER_GPUS" =~ ^[0-2]$ ]] || testbed_die "BERTH_CLUSTER_GPUS must be 0..2 (the fake tree has 2 GPUs)"
+  if [ "$BERTH_CLUSTER_GPUS" != 0 ]; then
+    cluster_build_fake_gpus
+    cluster_write_gres $#
+    gres=" Gres=gpu:$BERTH_CLUSTER_GPUS"
+  fi
   ctld_port=$(testbed_free_port)
   used+="$ctld_port "
   {
@@ -96,7 +132,7 @@ CONF
       port=$(testbed_free_port)
       while [[ "$used" == *" $port "* ]]; do port=$(testbed_free_port); done
       used+="$port "
-      echo "NodeName=$node NodeHostname=$node NodeAddr=127.0.0.1 Port=$port CPUs=$BERTH_CLUSTER_CPUS State=UNKNOWN"
+      echo "NodeName=$node NodeHostname=$node NodeAddr=127.0.0.1 Port=$port CPUs=$BERTH_CLUSTER_CPUS$gres State=UNKNOWN"
     done
     echo "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP"
     if [ -n "${BERTH_SLURM_CONF_EXTRA:-}" ]; then
@@ -104,7 +140,10 @@ CONF
       printf '%s\n' "$BERTH_SLURM_CONF_EXTRA"
     fi
   } >"$BERTH_CLUSTER_CONF"
-  echo "required $plugin ${BERTH_PLUGSTACK_ARGS:-}" >"$BERTH_CLUSTER_DIR/plugstack.conf"
+  local args=${BERTH_PLUGSTACK_ARGS:-}
+  # The plugin discovers the fake driver (and its GPUs) instead of the host's.
+  [ "$BERTH_CLUSTER_GPUS" = 0 ] || args="${args:+$args }gpu_driver_root=$BERTH_CLUSTER_GPU_DIR"
+  echo "required $plugin $args" >"$BERTH_CLUSTER_DIR/plugstack.conf"
   printf '%s\n' "$@" >"$BERTH_CLUSTER_DIR/nodes"
 }
 

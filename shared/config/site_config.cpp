@@ -159,6 +159,9 @@ constexpr Row kRows[] = {
        }
        return okStatus();
      }},
+    {{"gpu_driver_root", SettingKind::kPath,
+      "tests/debugging: look for the NVIDIA driver under this directory instead of /"},
+     setPath<&SiteConfig::gpuDriverRoot>},
     {{"zstd_level", SettingKind::kInt, "zstd compression level of images berth writes (1..22)"},
      [](SiteConfig& c, std::string_view v) -> Status {
        BERTH_ASSIGN(long level, parseInteger(v, 1, 22));

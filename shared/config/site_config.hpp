@@ -43,6 +43,9 @@ struct SiteConfig {
   std::vector<RegistryMirror> registryMirrors;
   // Extra directories searched for the NVIDIA driver's user-space libraries.
   std::vector<std::filesystem::path> gpuLibraryDirs;
+  // Tests and debugging: look for the NVIDIA driver (version file, ld.so.cache, dev/, proc/)
+  // under this directory instead of the host's (the test bed's fake driver tree). Empty: /.
+  std::filesystem::path gpuDriverRoot;
   // zstd level of images written by berth (1..22).
   int zstdLevel = 3;
   // Keep setuid/setgid bits of image files at conversion (they stay inert: images are nosuid).

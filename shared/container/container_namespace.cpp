@@ -42,7 +42,9 @@ Status buildInHelper(const MountPlan& plan, const sys::Identity& user, int socke
     config = std::move(content).value();
   else if (content.error().errnum() != ENOENT)
     return std::move(content).error();
-  std::vector<int> fds{mountNs.get()};
+  if (!root)
+    return errnoError("open container root");
+  std::vector<int> fds{mountNs.get(), root.get()};
   if (userNs)
     fds.push_back(userNs.get());
   return sys::sendMessage(socket, std::string(1, kOk) + config, fds);
@@ -71,6 +73,7 @@ Status buildInHelper(const MountPlan& plan, const sys::Identity& user, int socke
 PreparedContainer::PreparedContainer(PreparedContainer&& other) noexcept
     : mountNs_(std::move(other.mountNs_)),
       userNs_(std::move(other.userNs_)),
+      root_(std::move(other.root_)),
       keeperSocket_(std::move(other.keeperSocket_)),
       keeper_(std::exchange(other.keeper_, -1)),
       configJson_(std::move(other.configJson_)) {}
@@ -80,6 +83,7 @@ PreparedContainer& PreparedContainer::operator=(PreparedContainer&& other) noexc
     release();
     mountNs_ = std::move(other.mountNs_);
     userNs_ = std::move(other.userNs_);
+    root_ = std::move(other.root_);
     keeperSocket_ = std::move(other.keeperSocket_);
     keeper_ = std::exchange(other.keeper_, -1);
     configJson_ = std::move(other.configJson_);
@@ -94,6 +98,7 @@ PreparedContainer::~PreparedContainer() {
 void PreparedContainer::release() noexcept {
   mountNs_.reset();
   userNs_.reset();
+  root_.reset();
   keeperSocket_.reset();
   if (keeper_ > 0) {
     (void)sys::waitForProcess(keeper_);
@@ -123,12 +128,13 @@ Result<PreparedContainer> prepareContainerNamespace(const MountPlan& plan,
     return Error("the container helper died");  // `prepared` reaps the helper
   if (!data.starts_with(kOk))
     return Error(data.substr(1));
-  if (message.fds.empty() || (plan.unprivileged && message.fds.size() < 2))
+  if (message.fds.size() < (plan.unprivileged ? 3u : 2u))
     return Error("the container helper sent no namespace");
   prepared.configJson_ = message.data.substr(1);
   prepared.mountNs_ = std::move(message.fds[0]);
+  prepared.root_ = std::move(message.fds[1]);
   if (plan.unprivileged) {
-    prepared.userNs_ = std::move(message.fds[1]);
+    prepared.userNs_ = std::move(message.fds[2]);
   } else {
     // The privileged helper is done: reap it now; the namespace lives on in our fd.
     (void)sys::waitForProcess(pid);

@@ -31,6 +31,9 @@ class PreparedContainer {
 
   int mountNamespace() const { return mountNs_.get(); }
   int userNamespace() const { return userNs_.get(); }  // -1 in privileged mode
+  // The container's root directory (O_PATH), to read the image as the container sees it (the
+  // GPU CUDA check: sys::fdPath() of it as the image root).
+  int rootDirectory() const { return root_.get(); }
   // /.berth/config.json of the image as read inside the container ("" when the image has none).
   const std::string& imageConfigJson() const { return configJson_; }
 
@@ -41,6 +44,7 @@ class PreparedContainer {
 
   UniqueFd mountNs_;
   UniqueFd userNs_;
+  UniqueFd root_;
   UniqueFd keeperSocket_;  // unprivileged: closing it tells the keeper to stop squashfuse
   pid_t keeper_ = -1;
   std::string configJson_;

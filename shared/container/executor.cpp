@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -67,7 +68,8 @@ Result<OpenedSource> openSource(const MountOp& op, const sys::Identity& user) {
     scope.emplace(std::move(assumed));
   }
   OpenedSource source;
-  source.fd = UniqueFd(::open(op.source.c_str(), O_PATH | O_CLOEXEC));
+  source.fd =
+      UniqueFd(::open(op.source.c_str(), O_PATH | O_CLOEXEC | (op.device ? O_NOFOLLOW : 0)));
   if (!source.fd) {
     if (errno == ENOENT && op.optional) {
       source.present = false;
@@ -79,6 +81,10 @@ Result<OpenedSource> openSource(const MountOp& op, const sys::Identity& user) {
   if (::fstat(source.fd.get(), &st) != 0)
     return errnoError(fmt::format("{}: stat `{}`", op.origin, op.source));
   source.isDirectory = S_ISDIR(st.st_mode);
+  if (op.device && (!S_ISCHR(st.st_mode) || ::major(st.st_rdev) != op.device->first ||
+                    ::minor(st.st_rdev) != op.device->second))
+    return Error(fmt::format("{}: `{}` is not the character device {}:{}: refusing to bind it",
+                             op.origin, op.source, op.device->first, op.device->second));
   // O_PATH needs only search permission on the parents: also check that the user may read it
   // (and enter it, for a directory), with the file-system identity set above.
   if (op.checkAsUser && ::faccessat(source.fd.get(), "", R_OK | (source.isDirectory ? X_OK : 0),
@@ -267,6 +273,13 @@ Result<sys::ChildProcess> executeMountPlan(const MountPlan& plan, const sys::Ide
   for (const auto& dir :
        {staging.lower(), staging.upper(), staging.work(), staging.root(), staging.files()})
     BERTH_TRY(makeDir(dir, 0755));
+  for (const std::string& dir : plan.upperDirs) {
+    fs::path path = staging.upper();
+    for (const auto& part : fs::path(dir).relative_path()) {
+      path /= part;
+      BERTH_TRY(makeDir(path, 0755));
+    }
+  }
   BERTH_TRY(mountImage(plan, staging, imageFd.get(), mounts, server).withContext("mount image"));
   fs::path upper = staging.upper();
   fs::path work = staging.work();

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "shared/container/image_source.hpp"
@@ -36,6 +37,9 @@ struct MountOp {
   bool allowDevices = false;  // kBind: keep device nodes usable (the host's /dev)
   bool checkAsUser = false;   // kBind: open the source with the user's identity
   bool optional = false;      // kBind: skip when the source does not exist on the host
+  // kBind of a device node (GPUs): the opened source must be this character device
+  // (major, minor), checked right before it is bound.
+  std::optional<std::pair<unsigned, unsigned>> device;
   MissingTarget missing = MissingTarget::kCreate;
   std::string data;    // kTmpfs: mount options
   std::string origin;  // for messages: "--bind /data:/data", "home", "/proc", ...
@@ -55,6 +59,9 @@ struct MountPlan {
   // staging tmpfs.
   std::optional<std::filesystem::path> persistentLayer;
   std::vector<MountOp> ops;  // in order, once the root is assembled
+  // Directories made in the overlay's upper layer before it is mounted: mount points a user
+  // namespace could not create later in the image's root-owned directories (GPU tmpfs).
+  std::vector<std::string> upperDirs;
   // Where the command starts when the host's current directory is visible inside (bound).
   std::optional<std::string> hostCwdInside;
 };

@@ -47,8 +47,9 @@ expect_out '^/etc$'
 pass "--container-workdir, launch dir, image default"
 
 # Environment precedence: image Env < Slurm variables < --container-env; host PATH never.
+# (--container-gpu=none: the test bed's nodes have fake GPUs, whose injection appends to PATH.)
 as_user_ok EDITOR=host-editor LD_PRELOAD=/host/preload.so PATH=/host/bin:/usr/bin:/bin FOO=host-foo \
-  LANG=host-lang srun -N1 -n1 --container-image="$TINY" env
+  LANG=host-lang srun -N1 -n1 --container-gpu=none --container-image="$TINY" env
 expect_out '^FOO=from-image$'
 expect_out '^LANG=image-lang$'
 expect_out '^PATH=/bin:/usr/bin$' "the image's PATH is not the container's"

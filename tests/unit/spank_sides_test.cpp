@@ -153,6 +153,8 @@ TEST_CASE("option checks") {
   CHECK(check(OptionId::kMounts, "/a:/b:ro:x") ==
         "--container-mounts: mount `/a:/b:ro:x`: too many `:` (expected SRC[:DST[:FLAGS]])");
   CHECK(check(OptionId::kGpu, "0,1") == "");
+  CHECK(check(OptionId::kGpu, "0-3") == "");
+  CHECK(check(OptionId::kGpu, "1,") != "");
   CHECK(check(OptionId::kGpu, "some") ==
         "--container-gpu: `some` is not auto, all, none or a list of GPU indexes");
   CHECK(check(OptionId::kWorkdir, "rel") == "--container-workdir: `rel` is not an absolute path");
