@@ -11,7 +11,7 @@ if [[ -f $SRC/tests/integration/lib.sh ]]; then
   source "$SRC/tests/integration/lib.sh"
 fi
 ENV_FILE=${BERTH_TESTBED_ENV:-/var/tmp/berth-testbed/env}
-[[ -f $ENV_FILE ]] || { echo "test bed not started ($ENV_FILE missing)"; exit 77; }
+[[ -f $ENV_FILE ]] || { echo "FAIL: test bed not started ($ENV_FILE missing)"; exit 1; }
 # shellcheck source=/dev/null
 source "$ENV_FILE"
 [[ -n ${BERTH_TEST_REGISTRY:-} ]] || { echo "BERTH_TEST_REGISTRY not set by the test bed"; exit 1; }
