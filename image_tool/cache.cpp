@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "image_tool/command.hpp"
+#include "image_tool/site.hpp"
 #include "shared/image/image_cache.hpp"
 
 namespace berth::cli {
@@ -70,8 +71,8 @@ std::string when(int64_t t) {
 }
 
 Result<image::ImageCache> openCache(const CacheCommandOptions& o) {
-  return image::ImageCache::open(o.cacheDir.empty() ? image::ImageCache::defaultRoot()
-                                                    : std::filesystem::path(o.cacheDir));
+  BERTH_ASSIGN(config::SiteConfig site, loadSite());
+  return image::ImageCache::open(cacheRootFor(site, o.cacheDir));
 }
 
 Result<int> list(const CacheCommandOptions& o) {
