@@ -101,6 +101,8 @@ Status checkOptionValues(const OptionValues& values, const config::SiteConfig& s
     BERTH_TRY(parseMountList(*mounts).withContext("--container-mounts"));
   if (auto gpu = values.get(OptionId::kGpu))
     BERTH_TRY(checkGpu(*gpu));
+  if (auto caps = values.get(OptionId::kGpuCaps))
+    BERTH_TRY(gpu::parseGpuRequest("auto", *caps).withContext("--container-gpu-caps"));
   if (auto workdir = values.get(OptionId::kWorkdir); workdir && !isAbsolute(*workdir))
     return Error(fmt::format("--container-workdir: `{}` is not an absolute path", *workdir));
   if (auto names = values.get(OptionId::kEnv))

@@ -9,9 +9,9 @@
 
 namespace berth::spank {
 
-const std::array<OptionSpec, 13>& optionTable() {
+const std::array<OptionSpec, 14>& optionTable() {
   using enum OptionId;
-  static const std::array<OptionSpec, 13> kTable{{
+  static const std::array<OptionSpec, 14> kTable{{
       {kImage, "container-image", "REF|PATH",
        "[berth] run the tasks in this image: a registry reference, a cached image or a squashfs",
        ArgumentKind::kRequired, "BERTH_CONTAINER_IMAGE"},
@@ -45,6 +45,10 @@ const std::array<OptionSpec, 13>& optionTable() {
       {kSave, "container-save", "PATH",
        "[berth] save the container's final state as a squashfs image", ArgumentKind::kRequired,
        "BERTH_CONTAINER_SAVE"},
+      {kGpuCaps, "container-gpu-caps", "CAP[,CAP...]|all",
+       "[berth] NVIDIA driver capabilities: compute, utility, video, graphics, display "
+       "(default: NVIDIA_DRIVER_CAPABILITIES, else compute,utility)",
+       ArgumentKind::kRequired, "BERTH_CONTAINER_GPU_CAPS"},
   }};
   return kTable;
 }

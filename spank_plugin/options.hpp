@@ -28,6 +28,7 @@ enum class OptionId : int {
   kNoEntrypoint,
   kName,
   kSave,
+  kGpuCaps,
 };
 
 enum class ArgumentKind { kNone = 0, kRequired = 1, kOptional = 2 };  // spank_option.has_arg
@@ -42,7 +43,7 @@ struct OptionSpec {
 };
 
 // Every option berth adds to srun, sbatch and salloc.
-const std::array<OptionSpec, 13>& optionTable();
+const std::array<OptionSpec, 14>& optionTable();
 
 const OptionSpec* findOption(OptionId id);
 

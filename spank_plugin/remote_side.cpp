@@ -87,10 +87,13 @@ Status buildStepContainer(StepState& state, const NodeFacts& node, const Environ
                            .writableSize = state.site.writableSize,
                            .gpu = std::nullopt};
   // --container-gpu (default auto: Slurm's gres allocation, else every GPU of the node, else
-  // nothing); capabilities from the job's NVIDIA_DRIVER_CAPABILITIES.
-  BERTH_ASSIGN(gpu::GpuRequest gpuRequest,
-               gpu::parseGpuRequest(values.get(OptionId::kGpu).value_or("auto"),
-                                    jobEnv.get("NVIDIA_DRIVER_CAPABILITIES").value_or("")));
+  // nothing); capabilities from --container-gpu-caps, else the job's NVIDIA_DRIVER_CAPABILITIES.
+  std::optional<std::string> caps = values.get(OptionId::kGpuCaps);
+  if (!caps)
+    caps = jobEnv.get("NVIDIA_DRIVER_CAPABILITIES");
+  BERTH_ASSIGN(
+      gpu::GpuRequest gpuRequest,
+      gpu::parseGpuRequest(values.get(OptionId::kGpu).value_or("auto"), caps.value_or("")));
   if (gpuRequest.mode != gpu::GpuRequest::Mode::kNone) {
     gpu::GpuSetup setup;
     setup.search = container::driverSearchFor(state.site.gpuDriverRoot, state.site.gpuLibraryDirs);

@@ -33,6 +33,15 @@ as_user_ok srun -N1 -n1 --gres=gpu:1 --container-gpu=none --container-image="$IM
 [ -z "$(gpus)" ] || { show; fail "--container-gpu=none: /dev has [$(gpus)]"; }
 pass "--container-gpu=none"
 
+# --container-gpu-caps: compute only, so libcuda but no nvidia-smi (a utility); bad caps fail.
+as_user_ok srun -N1 -n1 --gres=gpu:1 --container-gpu-caps=compute --container-image="$IMG" \
+  sh -c 'command -v nvidia-smi || echo no-nvidia-smi; readlink /usr/local/berth-nvidia/lib/libcuda.so.1'
+expect_out '^no-nvidia-smi$' "compute only: no nvidia-smi"
+expect_out '^libcuda\.so\.580\.159\.04$' "compute only: libcuda"
+expect_user_error "container-gpu-caps" \
+  srun -N1 -n1 --gres=gpu:1 --container-gpu-caps=bogus --container-image="$IMG" true
+pass "--container-gpu-caps"
+
 # A GPU outside the allocation: one line, node stays in service.
 expect_user_error "GPU 1 requested but Slurm allocated GPUs" \
   srun -N1 -n1 --gres=gpu:1 --container-gpu=0,1 --container-image="$IMG" true
