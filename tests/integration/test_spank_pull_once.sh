@@ -9,9 +9,8 @@ BERTH_BIN=${BERTH_BIN:-$BERTH_TOP/build/image_tool/berth}
 [ -x "$BERTH_BIN" ] || fail "no berth binary at $BERTH_BIN"
 
 image=$BERTH_TEST_REGISTRY/layered:gzip
-# Out of the site cache first (the plugin's: image_cache of berth.conf, default /var/cache/berth).
-site_cache=$(sed -n 's/^ *image_cache *= *//p' "${BERTH_CONFIG:-/etc/berth/berth.conf}" 2>/dev/null || true)
-site_cache=${site_cache:-/var/cache/berth}
+# Out of the site cache first (the test bed's: image_cache in the plugin's plugstack arguments).
+site_cache=${BERTH_TEST_SITE_CACHE:?the test bed sets BERTH_TEST_SITE_CACHE}
 "$BERTH_BIN" cache --cache "$site_cache" rm "$image" >/dev/null 2>&1 || true
 # ... and its layers out of the blob store the cache keeps for re-pulls.
 "$BERTH_BIN" cache --cache "$site_cache" gc --max-size 0 >/dev/null || fail "berth cache gc failed"
