@@ -75,8 +75,9 @@ Result<RegistryClient> RegistryClient::create(RegistryOptions options, Logger lo
   transport.backoffBase = std::chrono::milliseconds(options.backoffBaseMs);
   CredentialStore credentials =
       options.env ? CredentialStore(env,
-                                    options.userConfigDir.empty() ? defaultUserConfigDir(env)
-                                                                  : std::filesystem::path(options.userConfigDir),
+                                    options.userConfigDir.empty()
+                                        ? defaultUserConfigDir(env)
+                                        : std::filesystem::path(options.userConfigDir),
                                     defaultDockerConfigPath(env))
                   : CredentialStore::fromEnvironment(options.userConfigDir);
   return RegistryClient(std::make_unique<Impl>(std::move(options), std::move(transport),
