@@ -1,6 +1,6 @@
 #include "shared/image/http.hpp"
 
-#include <curl/curl.h>
+#include "shared/image/curl_library.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -20,15 +20,11 @@ constexpr size_t kDefaultMaxBody = 64 << 20;
 constexpr long kLowSpeedSeconds = 60;
 constexpr long kConnectTimeoutSeconds = 30;
 
-void globalInit() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 struct CurlSlist {
+  const CurlLibrary& curl;
   curl_slist* list = nullptr;
-  ~CurlSlist() { curl_slist_free_all(list); }
-  void append(const std::string& s) { list = curl_slist_append(list, s.c_str()); }
+  ~CurlSlist() { curl.slistFreeAll(list); }
+  void append(const std::string& s) { list = curl.slistAppend(list, s.c_str()); }
 };
 
 struct Transfer {
@@ -85,10 +81,11 @@ size_t onBody(char* data, size_t size, size_t count, void* user) {
 }  // namespace
 
 struct HttpSession::Handle {
+  const CurlLibrary* library = nullptr;
   CURL* curl = nullptr;
   ~Handle() {
     if (curl != nullptr)
-      curl_easy_cleanup(curl);
+      library->easyCleanup(curl);
   }
 };
 
@@ -98,9 +95,9 @@ HttpSession& HttpSession::operator=(HttpSession&&) noexcept = default;
 HttpSession::~HttpSession() = default;
 
 Result<HttpSession> HttpSession::create() {
-  globalInit();
   auto handle = std::make_unique<Handle>();
-  handle->curl = curl_easy_init();
+  BERTH_ASSIGN(handle->library, curlLibrary());
+  handle->curl = handle->library->easyInit();
   if (handle->curl == nullptr)
     return Error("libcurl: cannot create a handle");
   return HttpSession(std::move(handle));
@@ -112,46 +109,47 @@ std::string HttpResponse::header(std::string_view lowercaseName) const {
 }
 
 Result<HttpResponse> HttpSession::perform(const HttpRequest& request, const BodySink& sink) {
+  const CurlLibrary& api = *handle_->library;
   CURL* curl = handle_->curl;
-  curl_easy_reset(curl);
+  api.easyReset(curl);
   HttpResponse response;
   Transfer transfer{&response, &sink,
                     request.maxBodyBytes ? request.maxBodyBytes : kDefaultMaxBody};
-  CurlSlist headers;
+  CurlSlist headers{api};
   for (const std::string& h : request.headers)
     headers.append(h);
 
-  curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.list);
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR,
-                   request.allowPlainHttpRedirects ? "http,https" : "https");
-  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, kConnectTimeoutSeconds);
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, kLowSpeedSeconds);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, "berth/" BERTH_VERSION);
-  curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");  // identity/gzip transfer coding only
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, onHeader);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &transfer);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, onBody);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &transfer);
+  api.easySetopt(curl, CURLOPT_URL, request.url.c_str());
+  api.easySetopt(curl, CURLOPT_HTTPHEADER, headers.list);
+  api.easySetopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  api.easySetopt(curl, CURLOPT_REDIR_PROTOCOLS_STR,
+                 request.allowPlainHttpRedirects ? "http,https" : "https");
+  api.easySetopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+  api.easySetopt(curl, CURLOPT_MAXREDIRS, 10L);
+  api.easySetopt(curl, CURLOPT_NOSIGNAL, 1L);
+  api.easySetopt(curl, CURLOPT_CONNECTTIMEOUT, kConnectTimeoutSeconds);
+  api.easySetopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  api.easySetopt(curl, CURLOPT_LOW_SPEED_TIME, kLowSpeedSeconds);
+  api.easySetopt(curl, CURLOPT_USERAGENT, "berth/" BERTH_VERSION);
+  api.easySetopt(curl, CURLOPT_ACCEPT_ENCODING, "");  // identity/gzip transfer coding only
+  api.easySetopt(curl, CURLOPT_HEADERFUNCTION, onHeader);
+  api.easySetopt(curl, CURLOPT_HEADERDATA, &transfer);
+  api.easySetopt(curl, CURLOPT_WRITEFUNCTION, onBody);
+  api.easySetopt(curl, CURLOPT_WRITEDATA, &transfer);
   if (request.method == "HEAD")
-    curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+    api.easySetopt(curl, CURLOPT_NOBODY, 1L);
   std::string range;
   if (request.rangeFrom > 0) {
     range = fmt::format("{}-", request.rangeFrom);
-    curl_easy_setopt(curl, CURLOPT_RANGE, range.c_str());
+    api.easySetopt(curl, CURLOPT_RANGE, range.c_str());
   }
 
-  CURLcode code = curl_easy_perform(curl);
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
+  CURLcode code = api.easyPerform(curl);
+  api.easyGetinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
   char* effective = nullptr;
-  curl_easy_getinfo(curl, CURLINFO_EFFECTIVE_URL, &effective);
+  api.easyGetinfo(curl, CURLINFO_EFFECTIVE_URL, &effective);
   response.effectiveUrl = effective != nullptr ? effective : request.url;
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
+  api.easySetopt(curl, CURLOPT_HTTPHEADER, nullptr);
   if (transfer.tooLarge)
     return Error(fmt::format("{}: response larger than {} bytes", request.url, transfer.maxBody));
   if (transfer.aborted)
@@ -161,7 +159,7 @@ Result<HttpResponse> HttpSession::perform(const HttpRequest& request, const Body
     return response;
   }
   if (code != CURLE_OK)
-    return Error(fmt::format("{}: {}", request.url, curl_easy_strerror(code)));
+    return Error(fmt::format("{}: {}", request.url, api.easyStrerror(code)));
   return response;
 }
 
