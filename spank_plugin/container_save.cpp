@@ -30,6 +30,7 @@
 #include "shared/sys/identity.hpp"
 #include "shared/sys/loop_device.hpp"
 #include "shared/sys/mount.hpp"
+#include "shared/sys/process.hpp"
 
 namespace berth::spank {
 namespace {
@@ -58,24 +59,17 @@ Status runInChild(std::string_view what, Body&& body) {
     Status status = body();
     if (status.ok())
       ::_exit(0);
-    const std::string& message = status.error().message();
-    (void)!::write(writeEnd.get(), message.data(), message.size());
+    (void)sys::writeAll(writeEnd.get(), status.error().message());
     ::_exit(1);
   }
   writeEnd.reset();
-  std::string message;
-  char buffer[512];
-  ssize_t n;
-  while ((n = ::read(readEnd.get(), buffer, sizeof buffer)) > 0)
-    message.append(buffer, static_cast<size_t>(n));
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR)
-      return errnoError(fmt::format("{}: waitpid", what));
-  }
+  Result<std::string> message = sys::readAll(readEnd.get());  // reap the child even if this fails
+  BERTH_ASSIGN(int status, sys::waitForProcess(pid).withContext(what));
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
     return okStatus();
-  return Error(message.empty() ? fmt::format("{}: the helper failed", what) : message);
+  if (!message.ok() || message->empty())
+    return Error(fmt::format("{}: the helper failed", what));
+  return Error(*message);
 }
 
 Status convertMerged(const config::SiteConfig& site, const std::filesystem::path& image,
