@@ -60,7 +60,7 @@ struct SiteConfig {
   std::filesystem::path stagingDir = "/run/berth";
   std::vector<std::string> hostFiles = {"/etc/hosts", "/etc/resolv.conf", "/etc/localtime"};
   bool allowUnprivileged = true;
-  std::filesystem::path squashfuse = "/usr/bin/squashfuse_ll";
+  std::filesystem::path squashfuse;  // empty: the built-in server (libsquashfuse)
 };
 
 enum class SettingKind { kPath, kBool, kInt, kDuration, kList, kSize };

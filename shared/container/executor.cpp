@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "shared/container/passwd.hpp"
+#include "shared/container/squashfs_server.hpp"
 #include "shared/sys/loop_device.hpp"
 #include "shared/sys/mount.hpp"
 #include "shared/sys/resolve.hpp"
@@ -169,6 +170,25 @@ Status makeDir(const fs::path& path, mode_t mode) {
   return okStatus();
 }
 
+// The site's own FUSE server program (berth.conf `squashfuse`), squashfuse_ll's command line:
+// the image and the connection as /dev/fd/N, libfuse's convention for a pre-mounted fd.
+Result<sys::ChildProcess> startSquashfuseProgram(const fs::path& program, int imageFd, int fuseFd) {
+  std::string image = fmt::format("/dev/fd/{}", imageFd);
+  std::string connection = fmt::format("/dev/fd/{}", fuseFd);
+  pid_t pid = ::fork();
+  if (pid < 0)
+    return errnoError(fmt::format("start `{}`", program.string()));
+  if (pid == 0) {
+    // The image and the connection stay open across exec; everything else closes.
+    for (int fd : {imageFd, fuseFd})
+      ::fcntl(fd, F_SETFD, ::fcntl(fd, F_GETFD) & ~FD_CLOEXEC);
+    const char* argv[] = {program.c_str(), "-f", image.c_str(), connection.c_str(), nullptr};
+    ::execv(program.c_str(), const_cast<char**>(argv));
+    ::_exit(127);
+  }
+  return sys::ChildProcess(pid);
+}
+
 // Mounts the image read-only on staging.lower(); `imageFd` is the squashfs file, or the
 // detached clone of a sandbox directory.
 Status mountImage(const MountPlan& plan, const Staging& staging, int imageFd, MountStack& mounts,
@@ -183,8 +203,9 @@ Status mountImage(const MountPlan& plan, const Staging& staging, int imageFd, Mo
   }
   if (plan.unprivileged) {
     // FUSE: we mount the connection ourselves (we hold the capability in our namespace) and
-    // hand its fd to squashfuse_ll as /dev/fd/N, libfuse's convention for a pre-mounted fd.
-    UniqueFd fuse(::open("/dev/fuse", O_RDWR));
+    // serve it from a child; our copy of the connection closes on return, so should the server
+    // die, accesses fail instead of hanging.
+    UniqueFd fuse(::open("/dev/fuse", O_RDWR | O_CLOEXEC));
     if (!fuse)
       return errnoError("open /dev/fuse (unprivileged mode needs FUSE)");
     std::string options = fmt::format("fd={},rootmode=40000,user_id={},group_id={}", fuse.get(),
@@ -192,23 +213,11 @@ Status mountImage(const MountPlan& plan, const Staging& staging, int imageFd, Mo
     BERTH_TRY(sys::mountFilesystem("berth-image", staging.lower(), "fuse.squashfuse",
                                    MS_RDONLY | MS_NOSUID | MS_NODEV, options));
     mounts.push(staging.lower());
-    std::string fdArg = fmt::format("/dev/fd/{}", fuse.get());
-    std::string imageArg = sys::fdPath(imageFd);
-    pid_t pid = ::fork();
-    if (pid < 0)
-      return errnoError("start squashfuse");
-    if (pid == 0) {
-      // The image and the connection fds stay open across exec; everything else closes.
-      int flags = ::fcntl(imageFd, F_GETFD);
-      ::fcntl(imageFd, F_SETFD, flags & ~FD_CLOEXEC);
-      std::string image = fmt::format("/dev/fd/{}", imageFd);
-      const char* argv[] = {plan.squashfuse.c_str(), "-f", image.c_str(), fdArg.c_str(), nullptr};
-      ::execv(plan.squashfuse.c_str(), const_cast<char**>(argv));
-      ::_exit(127);
+    if (plan.squashfuse.empty()) {
+      BERTH_ASSIGN(server, serveSquashfs(imageFd, fuse.get()));
+    } else {
+      BERTH_ASSIGN(server, startSquashfuseProgram(plan.squashfuse, imageFd, fuse.get()));
     }
-    server = sys::ChildProcess(pid);
-    // Our copy of the connection closes here: should squashfuse die, accesses fail instead of
-    // hanging.
     return okStatus();
   }
   BERTH_ASSIGN(sys::LoopDevice loop, sys::attachLoopDevice(imageFd));

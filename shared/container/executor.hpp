@@ -13,7 +13,7 @@ namespace berth::container {
 // makes the root read-only unless writable, and pivot_roots into it. `user` is whose
 // permissions bind sources are checked with (privileged mode). On success the calling process
 // is inside the container root; on failure every mount made so far is detached.
-// Unprivileged mode: the returned process is squashfuse_ll serving the image (the caller keeps
+// Unprivileged mode: the returned process is the FUSE server of the image (the caller keeps
 // it running while the container is in use); otherwise it is empty.
 [[nodiscard]] Result<sys::ChildProcess> executeMountPlan(const MountPlan& plan,
                                                          const sys::Identity& user);

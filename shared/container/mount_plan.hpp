@@ -52,7 +52,7 @@ struct MountPlan {
   bool writable = false;      // user writes allowed (tmpfs upper); else the root is remounted ro
   std::string overlaySize;    // size= of the upper tmpfs
   bool unprivileged = false;  // user namespace + squashfuse instead of loop device
-  std::filesystem::path squashfuse;
+  std::filesystem::path squashfuse;  // empty: the built-in server (squashfs_server.hpp)
   std::filesystem::path stagingDir;
   // When set, the overlay's upper and work directories are DIR/upper and DIR/work on the host
   // (kept after the container: SPANK named containers, --container-save) instead of in the

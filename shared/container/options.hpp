@@ -25,8 +25,9 @@ struct RuntimeConfig {
   std::vector<std::string> hostFiles = {"/etc/hosts", "/etc/resolv.conf", "/etc/localtime"};
   // runtime.allow_unprivileged: let non-root users run containers in a user namespace.
   bool allowUnprivileged = true;
-  // runtime.squashfuse: the FUSE squashfs server for unprivileged mode.
-  std::filesystem::path squashfuse = "/usr/bin/squashfuse_ll";
+  // runtime.squashfuse: a FUSE squashfs server program for unprivileged mode (squashfuse_ll's
+  // command line); empty: berth serves the image itself with libsquashfuse.
+  std::filesystem::path squashfuse;
 };
 
 // Per-container choices of the user.

@@ -1,46 +1,28 @@
 #include "shared/image/curl_library.hpp"
 
-#include <dlfcn.h>
+#include "shared/sys/shared_library.hpp"
 
 #include <mutex>
-#include <string>
-
-#include <fmt/format.h>
 
 namespace berth::image {
 namespace {
 
-constexpr const char* kSoname = "libcurl.so.4";
-
-template <typename Fn>
-bool resolve(void* library, const char* symbol, Fn& out, std::string& missing) {
-  out = reinterpret_cast<Fn>(::dlsym(library, symbol));
-  if (out == nullptr)
-    missing = symbol;
-  return out != nullptr;
-}
-
 Result<const CurlLibrary*> load() {
-  void* library = ::dlopen(kSoname, RTLD_NOW | RTLD_LOCAL);
-  if (library == nullptr)
-    return Error(fmt::format("cannot load {}: {}", kSoname, ::dlerror()));
+  BERTH_ASSIGN(sys::SharedLibrary library, sys::SharedLibrary::open("libcurl.so.4"));
   static CurlLibrary api{};
   CURLcode (*globalInit)(long) = nullptr;
-  std::string missing;
-  bool complete = resolve(library, "curl_global_init", globalInit, missing) &&
-                  resolve(library, "curl_easy_init", api.easyInit, missing) &&
-                  resolve(library, "curl_easy_cleanup", api.easyCleanup, missing) &&
-                  resolve(library, "curl_easy_reset", api.easyReset, missing) &&
-                  resolve(library, "curl_easy_setopt", api.easySetopt, missing) &&
-                  resolve(library, "curl_easy_getinfo", api.easyGetinfo, missing) &&
-                  resolve(library, "curl_easy_perform", api.easyPerform, missing) &&
-                  resolve(library, "curl_easy_strerror", api.easyStrerror, missing) &&
-                  resolve(library, "curl_slist_append", api.slistAppend, missing) &&
-                  resolve(library, "curl_slist_free_all", api.slistFreeAll, missing);
-  if (!complete)
-    return Error(fmt::format("{} lacks `{}`", kSoname, missing));
+  BERTH_TRY(library.resolve("curl_global_init", globalInit));
+  BERTH_TRY(library.resolve("curl_easy_init", api.easyInit));
+  BERTH_TRY(library.resolve("curl_easy_cleanup", api.easyCleanup));
+  BERTH_TRY(library.resolve("curl_easy_reset", api.easyReset));
+  BERTH_TRY(library.resolve("curl_easy_setopt", api.easySetopt));
+  BERTH_TRY(library.resolve("curl_easy_getinfo", api.easyGetinfo));
+  BERTH_TRY(library.resolve("curl_easy_perform", api.easyPerform));
+  BERTH_TRY(library.resolve("curl_easy_strerror", api.easyStrerror));
+  BERTH_TRY(library.resolve("curl_slist_append", api.slistAppend));
+  BERTH_TRY(library.resolve("curl_slist_free_all", api.slistFreeAll));
   if (globalInit(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-    return Error(fmt::format("{}: curl_global_init failed", kSoname));
+    return Error("libcurl.so.4: curl_global_init failed");
   return &api;  // the library stays loaded: libcurl must not be unloaded after global init
 }
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# berth exec as an ordinary user: user namespace, squashfuse_ll, the same mount plan.
+# berth exec as an ordinary user: user namespace, the image served over FUSE by berth itself
+# (libsquashfuse) or by the program berth.conf names (squashfuse_ll), the same mount plan.
 # /dev/fuse is 0600 on the test machines: opened up for the test and restored after.
 source "$(dirname "$0")/lib/common.sh"
-command -v squashfuse_ll >/dev/null || { echo "squashfuse_ll missing" >&2; exit 77; }
 cd /tmp
 
 fuse_mode=$(stat -c %a /dev/fuse)
@@ -24,8 +24,22 @@ I=$work/img.sqsh
 expect_eq "$(as_user "$B" exec "$I" cat /etc/image-marker)" "image-only file" "image file"
 expect_eq "$(as_user "$B" exec "$I" id -un)" berthtest "runs as the user"
 expect_eq "$(as_user "$B" exec "$I" sh -c 'grep -c "^berthtest:" /etc/passwd')" 1 "passwd entry"
-expect_eq "$(as_user "$B" exec "$I" sh -c 'cat /proc/[0-9]*/comm 2>/dev/null | grep -qx squashfuse_ll && echo served')" \
-  served "image served by squashfuse_ll"
+served_by() { as_user env "$@" "$B" exec "$I" sh -c 'cat /proc/[0-9]*/comm 2>/dev/null | grep -xE "berth-squashfs|squashfuse_ll"'; }
+expect_eq "$(served_by)" berth-squashfs "image served by berth's own FUSE server"
+# A corrupt image: one line naming the problem, nothing mounted (checked at the end).
+head -c 4096 /dev/urandom >"$work/bad.sqsh"; chmod 644 "$work/bad.sqsh"
+set +e
+err=$(as_user "$B" exec "$work/bad.sqsh" true 2>&1); rc=$?
+set -e
+[[ $rc -ne 0 ]] || fail "a corrupt image ran"
+expect_eq "$(printf '%s\n' "$err" | wc -l)" 1 "one error line for a corrupt image: $err"
+expect_contains "$err" "not a squashfs image" "corrupt image"
+# The site may name its own server program instead (berth.conf `squashfuse`).
+printf 'squashfuse = %s\n' "$(command -v squashfuse_ll)" >"$work/berth.conf"
+chmod 644 "$work/berth.conf"
+expect_eq "$(served_by BERTH_CONFIG="$work/berth.conf")" squashfuse_ll "image served by squashfuse_ll"
+expect_eq "$(as_user env BERTH_CONFIG="$work/berth.conf" "$B" exec "$I" cat /etc/image-marker)" \
+  "image-only file" "image file through squashfuse_ll"
 expect_eq "$(cd /tmp && as_user "$B" exec "$I" sh -c 'ls /tmp | grep -c "^upper$"')" 0 \
   "host /tmp, not the staging area"
 expect_eq "$(as_user "$B" exec "$I" sh -c 'test -e /etc/debian_version && echo host || echo none')" \
@@ -48,8 +62,9 @@ expect_eq "$(as_user "$B" exec --writable-tmpfs "$I" sh -c '(echo t >/srv/x) 2>/
 expect_eq "$(as_user "$B" exec --sandbox "$SANDBOX" cat /etc/image-marker)" "image-only file" "sandbox"
 pass "unprivileged exec"
 
-# No squashfuse_ll or mount left behind by the user's runs.
+# No FUSE server or mount left behind by the user's runs.
 sleep 0.3
 if pgrep -u berthtest -x squashfuse_ll >/dev/null; then fail "squashfuse_ll left running"; fi
+if pgrep -u berthtest -x berth-squashfs >/dev/null; then fail "berth-squashfs left running"; fi
 check_no_leaks
 pass "nothing left behind"

@@ -69,6 +69,7 @@ check_no_leaks() {
   if grep -E ' - (tmpfs berth|overlay berth-root|fuse\.squashfuse berth-image) ' /proc/self/mountinfo; then
     fail "mounts left behind"
   fi
+  if pgrep -x berth-squashfs >/dev/null; then fail "berth's FUSE server left running"; fi
   if pgrep -x squashfuse_ll >/dev/null && pgrep -a -x squashfuse_ll | grep -q /dev/fd/; then
     fail "squashfuse_ll left running"
   fi
