@@ -198,6 +198,8 @@ Result<int> runContainer(const RunArgs& args, const Logger& log) {
   gChild = pid;
   BERTH_ASSIGN(int status, sys::waitForProcess(pid));
   gChild = 0;
+  // berth exits next: the container's teardown need not delay the user's prompt.
+  container.releaseInBackground();
   return sys::exitCodeFromWaitStatus(status);
 }
 

@@ -59,7 +59,7 @@ Status buildInHelper(const MountPlan& plan, const sys::Identity& user, int socke
     ::_exit(1);
   }
   if (plan.unprivileged) {
-    // Keeper: wait for the parent to close its end, then stop squashfuse (our child).
+    // Keeper: wait for the parent to close its end, then stop the FUSE server (our child).
     char byte;
     while (::read(socket, &byte, 1) > 0 || errno == EINTR) {
     }
@@ -104,6 +104,11 @@ void PreparedContainer::release() noexcept {
     (void)sys::waitForProcess(keeper_);
     keeper_ = -1;
   }
+}
+
+void PreparedContainer::releaseInBackground() noexcept {
+  keeper_ = -1;
+  release();
 }
 
 Result<PreparedContainer> prepareContainerNamespace(const MountPlan& plan,

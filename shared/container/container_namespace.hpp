@@ -7,8 +7,8 @@
 //   joinContainer(prepared)                in a (single-threaded, forked) child: setns into them
 //
 // Privileged: the helper exits once it has sent the fds; the namespace lives as long as an fd
-// or a process in it. Unprivileged: squashfuse_ll must keep serving the image, so the helper
-// stays as its keeper until this object is destroyed (it then stops squashfuse and exits).
+// or a process in it. Unprivileged: the FUSE server must keep serving the image, so the helper
+// stays as its keeper until this object is destroyed (it then stops the server and exits).
 #pragma once
 
 #include <sys/types.h>
@@ -36,6 +36,12 @@ class PreparedContainer {
   int rootDirectory() const { return root_.get(); }
   // /.berth/config.json of the image as read inside the container ("" when the image has none).
   const std::string& imageConfigJson() const { return configJson_; }
+
+  // Lets go of the container without waiting for it to be taken down: the unprivileged keeper
+  // stops the FUSE server and the kernel tears the namespace down (a synchronize_rcu() and
+  // every unmount, up to several ms) while the caller goes on. For a caller about to exit: the
+  // keeper stays its unreaped child until then, and init reaps it.
+  void releaseInBackground() noexcept;
 
  private:
   friend Result<PreparedContainer> prepareContainerNamespace(const MountPlan&,
