@@ -93,7 +93,15 @@ void closeImage(const SquashfuseLibrary& api, sqfs_ll* ll) {
   char program[] = "berth-squashfs";
   char* argv[] = {program, nullptr};
   fuse_args args = FUSE_ARGS_INIT(1, argv);
-  fuse_session* session = api.sessionNew(&args, &api.ops, sizeof(api.ops), ll);
+  fuse_lowlevel_ops ops = api.ops;
+  if (ll->fs.xattr_info.xattr_ids == 0) {
+    // No extended attributes in the image: leaving the operations out makes libfuse answer
+    // ENOSYS once, and the kernel stops asking. Otherwise the overlay on top would query
+    // every file it looks up for its user.overlay.* attributes, each a round trip to us.
+    ops.getxattr = nullptr;
+    ops.listxattr = nullptr;
+  }
+  fuse_session* session = api.sessionNew(&args, &ops, sizeof(ops), ll);
   // "/dev/fd/N": libfuse's convention for a connection the caller has mounted already.
   std::string connection = fmt::format("/dev/fd/{}", fuseFd);
   if (session == nullptr || api.sessionMount(session, connection.c_str()) != 0)
