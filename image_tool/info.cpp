@@ -64,7 +64,9 @@ void printGpus(const gpu::DriverInfo& driver) {
   auto topology = gpu::Topology::load();
   for (const gpu::GpuDevice& device : driver.devices.gpus) {
     std::string where = "locality unknown";
-    if (topology.ok() && !device.pciBusId.empty()) {
+    if (!topology.ok()) {
+      where = fmt::format("locality unknown ({})", topology.error().message());
+    } else if (!device.pciBusId.empty()) {
       gpu::PciLocality locality = topology->locate(device.pciBusId);
       if (locality.found)
         where = fmt::format("NUMA node {}, CPUs {}",

@@ -9,6 +9,8 @@
 
 namespace berth::gpu {
 
+struct HwlocLibrary;
+
 struct PciLocality {
   bool found = false;     // hwloc knows the PCI device
   std::string numaNodes;  // "0" or "0-1" (hwloc list syntax), empty when unknown
@@ -17,6 +19,7 @@ struct PciLocality {
 };
 
 // One hwloc topology with PCI devices, loaded once (tens of milliseconds) and queried per GPU.
+// hwloc itself is opened on first use (hwloc_library.hpp): load() fails if it cannot be.
 class Topology {
  public:
   static Result<Topology> load();
@@ -32,7 +35,8 @@ class Topology {
   std::vector<std::string> pciBusIds() const;
 
  private:
-  explicit Topology(void* topology) : topology_(topology) {}
+  Topology(const HwlocLibrary* library, void* topology) : lib_(library), topology_(topology) {}
+  const HwlocLibrary* lib_;
   void* topology_;  // hwloc_topology_t, kept out of the header
 };
 

@@ -1,9 +1,8 @@
 #include "shared/image/auth.hpp"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -165,12 +164,31 @@ Result<BearerToken> parseTokenResponse(std::string_view body) {
   return out;
 }
 
+namespace {
+
+// The standard base64 alphabet (RFC 4648 section 4): index -> character.
+constexpr std::string_view kBase64Alphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+// A base64 character's 6-bit value, or -1.
+int base64Value(char c) {
+  size_t at = kBase64Alphabet.find(c);
+  return at == std::string_view::npos ? -1 : static_cast<int>(at);
+}
+
+}  // namespace
+
 std::string base64Encode(std::string_view data) {
-  std::string out(4 * ((data.size() + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(data.data()),
-                          static_cast<int>(data.size()));
-  out.resize(static_cast<size_t>(std::max(n, 0)));
+  std::string out;
+  out.reserve(4 * ((data.size() + 2) / 3));
+  for (size_t i = 0; i < data.size(); i += 3) {
+    size_t n = std::min<size_t>(3, data.size() - i);
+    uint32_t group = 0;
+    for (size_t k = 0; k < 3; ++k)
+      group = (group << 8) | (k < n ? static_cast<unsigned char>(data[i + k]) : 0u);
+    for (size_t k = 0; k < 4; ++k)
+      out += k <= n ? kBase64Alphabet[(group >> (18 - 6 * k)) & 0x3f] : '=';
+  }
   return out;
 }
 
@@ -182,19 +200,26 @@ Result<std::string> base64Decode(std::string_view text) {
   }
   if (clean.size() % 4 != 0)
     return Error("invalid base64: length is not a multiple of 4");
-  std::string out(clean.size() / 4 * 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(clean.data()),
-                          static_cast<int>(clean.size()));
-  if (n < 0)
-    return Error("invalid base64");
-  out.resize(static_cast<size_t>(n));
-  // EVP_DecodeBlock keeps the zero bytes padding stands for: drop one per '='.
   size_t padding = 0;
-  for (size_t i = clean.size(); i > 0 && clean[i - 1] == '='; --i)
+  while (padding < clean.size() && clean[clean.size() - 1 - padding] == '=')
     ++padding;
   if (padding > 2)
     return Error("invalid base64 padding");
+  std::string out;
+  out.reserve(clean.size() / 4 * 3);
+  for (size_t i = 0; i < clean.size(); i += 4) {
+    uint32_t group = 0;
+    for (size_t k = 0; k < 4; ++k) {
+      bool pad = i + k >= clean.size() - padding;
+      int value = pad ? 0 : base64Value(clean[i + k]);
+      if (value < 0)
+        return Error("invalid base64");
+      group = (group << 6) | static_cast<uint32_t>(value);
+    }
+    out += static_cast<char>(group >> 16);
+    out += static_cast<char>((group >> 8) & 0xff);
+    out += static_cast<char>(group & 0xff);
+  }
   out.resize(out.size() - padding);
   return out;
 }

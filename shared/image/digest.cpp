@@ -1,7 +1,6 @@
 #include "shared/image/digest.hpp"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <array>
@@ -10,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "shared/core/unique_fd.hpp"
+#include "shared/image/crypto_library.hpp"
 
 namespace berth::image {
 
@@ -45,36 +45,52 @@ std::string_view digestHex(std::string_view digest) {
 }
 
 struct Sha256Hasher::Ctx {
-  EVP_MD_CTX* md = nullptr;
-  Ctx() : md(EVP_MD_CTX_new()) { EVP_DigestInit_ex(md, EVP_sha256(), nullptr); }
-  ~Ctx() { EVP_MD_CTX_free(md); }
+  const CryptoLibrary* crypto;
+  EVP_MD_CTX* md;
+  Ctx(const CryptoLibrary* library, EVP_MD_CTX* context) : crypto(library), md(context) {}
+  ~Ctx() { crypto->mdCtxFree(md); }
   Ctx(const Ctx&) = delete;
   Ctx& operator=(const Ctx&) = delete;
 };
 
-Sha256Hasher::Sha256Hasher() : ctx_(std::make_unique<Ctx>()) {}
+Result<Sha256Hasher> Sha256Hasher::create() {
+  BERTH_ASSIGN(const CryptoLibrary* crypto, cryptoLibrary());
+  EVP_MD_CTX* md = crypto->mdCtxNew();
+  if (md == nullptr)
+    return Error("libcrypto: cannot allocate a digest context");
+  auto ctx = std::make_unique<Ctx>(crypto, md);
+  if (crypto->digestInit(md, crypto->sha256(), nullptr) != 1)
+    return Error("libcrypto: cannot initialise SHA-256");
+  return Sha256Hasher(std::move(ctx));
+}
+
+Sha256Hasher::Sha256Hasher(std::unique_ptr<Ctx> ctx) : ctx_(std::move(ctx)) {}
 Sha256Hasher::Sha256Hasher(Sha256Hasher&&) noexcept = default;
 Sha256Hasher& Sha256Hasher::operator=(Sha256Hasher&&) noexcept = default;
 Sha256Hasher::~Sha256Hasher() = default;
 
 void Sha256Hasher::update(std::string_view data) {
   if (!data.empty())
-    EVP_DigestUpdate(ctx_->md, data.data(), data.size());
+    ctx_->crypto->digestUpdate(ctx_->md, data.data(), data.size());
 }
 
 std::string Sha256Hasher::finish() {
   std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
   unsigned int length = 0;
-  EVP_DigestFinal_ex(ctx_->md, md.data(), &length);
-  EVP_DigestInit_ex(ctx_->md, EVP_sha256(), nullptr);
+  ctx_->crypto->digestFinal(ctx_->md, md.data(), &length);
+  reset();
   std::string out(kSha256Prefix);
   for (unsigned int i = 0; i < length; ++i)
     out += fmt::format("{:02x}", md[i]);
   return out;
 }
 
-std::string sha256Digest(std::string_view data) {
-  Sha256Hasher hasher;
+void Sha256Hasher::reset() {
+  ctx_->crypto->digestInit(ctx_->md, ctx_->crypto->sha256(), nullptr);
+}
+
+Result<std::string> sha256Digest(std::string_view data) {
+  BERTH_ASSIGN(Sha256Hasher hasher, Sha256Hasher::create());
   hasher.update(data);
   return hasher.finish();
 }
@@ -83,7 +99,7 @@ Result<std::string> sha256File(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd)
     return errnoError(fmt::format("open `{}`", path));
-  Sha256Hasher hasher;
+  BERTH_ASSIGN(Sha256Hasher hasher, Sha256Hasher::create());
   std::array<char, 1 << 16> buffer{};
   for (;;) {
     ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
@@ -103,6 +119,11 @@ Status checkDigest(std::string_view expected, std::string_view actual) {
   if (expected != actual)
     return Error(fmt::format("digest mismatch: expected {}, got {}", expected, actual));
   return {};
+}
+
+Status verifyDigest(std::string_view expected, std::string_view data) {
+  BERTH_ASSIGN(std::string actual, sha256Digest(data));
+  return checkDigest(expected, actual);
 }
 
 }  // namespace berth::image

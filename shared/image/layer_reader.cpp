@@ -2,12 +2,10 @@
 
 #include <algorithm>
 
-#include <archive.h>
-#include <archive_entry.h>
-
 #include <fmt/format.h>
 
 #include "shared/core/strings.hpp"
+#include "shared/image/archive_library.hpp"
 
 namespace berth::image {
 namespace {
@@ -31,14 +29,13 @@ EntryType entryTypeFromMode(mode_t type) {
   }
 }
 
-Status configureTarReader(struct archive* a) {
+Status configureTarReader(const ArchiveLibrary& lib, struct archive* a) {
   // Only the formats and filters layers use: a smaller attack surface than *_all.
-  if (archive_read_support_format_tar(a) != ARCHIVE_OK ||
-      archive_read_support_filter_gzip(a) != ARCHIVE_OK ||
-      archive_read_support_filter_zstd(a) != ARCHIVE_OK ||
-      archive_read_support_filter_xz(a) != ARCHIVE_OK ||
-      archive_read_support_filter_bzip2(a) != ARCHIVE_OK) {
-    return Error(fmt::format("libarchive: {}", archive_error_string(a)));
+  if (lib.supportFormatTar(a) != ARCHIVE_OK || lib.supportFilterGzip(a) != ARCHIVE_OK ||
+      lib.supportFilterZstd(a) != ARCHIVE_OK || lib.supportFilterXz(a) != ARCHIVE_OK ||
+      lib.supportFilterBzip2(a) != ARCHIVE_OK) {
+    const char* message = lib.errorString(a);
+    return Error(fmt::format("libarchive: {}", message ? message : "unknown error"));
   }
   return okStatus();
 }
@@ -89,52 +86,55 @@ Result<std::string> normalizeLayerPath(std::string_view raw) {
 }
 
 void LayerReader::ArchiveDeleter::operator()(struct archive* a) const {
-  archive_read_free(a);
+  library->readFree(a);
 }
 
-LayerReader::LayerReader(std::unique_ptr<struct archive, ArchiveDeleter> archive, std::string name,
+LayerReader::LayerReader(const ArchiveLibrary* library, ArchivePtr archive, std::string name,
                          bool disk)
-    : archive_(std::move(archive)), name_(std::move(name)), disk_(disk) {}
+    : lib_(library), archive_(std::move(archive)), name_(std::move(name)), disk_(disk) {}
 LayerReader::LayerReader(LayerReader&&) noexcept = default;
 LayerReader& LayerReader::operator=(LayerReader&&) noexcept = default;
 LayerReader::~LayerReader() = default;
 
 Error LayerReader::archiveError(std::string_view what) const {
-  const char* message = archive_error_string(archive_.get());
+  const char* message = lib_->errorString(archive_.get());
   return Error(fmt::format("{}: {}", what, message ? message : "unknown libarchive error"),
-               archive_errno(archive_.get()));
+               lib_->errnoOf(archive_.get()));
 }
 
 Result<LayerReader> LayerReader::openFile(const std::filesystem::path& blob) {
-  std::unique_ptr<struct archive, ArchiveDeleter> a(archive_read_new());
+  BERTH_ASSIGN(const ArchiveLibrary* lib, archiveLibrary());
+  ArchivePtr a(lib->readNew(), ArchiveDeleter{lib});
   if (!a)
     return Error("libarchive: out of memory");
-  BERTH_TRY(configureTarReader(a.get()));
-  LayerReader reader(std::move(a), blob.string(), false);
-  if (archive_read_open_filename(reader.archive_.get(), blob.c_str(), 1 << 20) != ARCHIVE_OK)
+  BERTH_TRY(configureTarReader(*lib, a.get()));
+  LayerReader reader(lib, std::move(a), blob.string(), false);
+  if (lib->readOpenFilename(reader.archive_.get(), blob.c_str(), 1 << 20) != ARCHIVE_OK)
     return reader.archiveError(fmt::format("open layer `{}`", blob.string()));
   return reader;
 }
 
 Result<LayerReader> LayerReader::openMemory(const void* data, size_t size) {
-  std::unique_ptr<struct archive, ArchiveDeleter> a(archive_read_new());
+  BERTH_ASSIGN(const ArchiveLibrary* lib, archiveLibrary());
+  ArchivePtr a(lib->readNew(), ArchiveDeleter{lib});
   if (!a)
     return Error("libarchive: out of memory");
-  BERTH_TRY(configureTarReader(a.get()));
-  LayerReader reader(std::move(a), "<memory>", false);
-  if (archive_read_open_memory(reader.archive_.get(), data, size) != ARCHIVE_OK)
+  BERTH_TRY(configureTarReader(*lib, a.get()));
+  LayerReader reader(lib, std::move(a), "<memory>", false);
+  if (lib->readOpenMemory(reader.archive_.get(), data, size) != ARCHIVE_OK)
     return reader.archiveError("open layer in memory");
   return reader;
 }
 
 Result<LayerReader> LayerReader::openDirectory(const std::filesystem::path& root) {
-  std::unique_ptr<struct archive, ArchiveDeleter> a(archive_read_disk_new());
+  BERTH_ASSIGN(const ArchiveLibrary* lib, archiveLibrary());
+  ArchivePtr a(lib->readDiskNew(), ArchiveDeleter{lib});
   if (!a)
     return Error("libarchive: out of memory");
-  archive_read_disk_set_symlink_physical(a.get());
-  LayerReader reader(std::move(a), root.string(), true);
+  lib->readDiskSetSymlinkPhysical(a.get());
+  LayerReader reader(lib, std::move(a), root.string(), true);
   reader.diskRoot_ = root;
-  if (archive_read_disk_open(reader.archive_.get(), root.c_str()) != ARCHIVE_OK)
+  if (lib->readDiskOpen(reader.archive_.get(), root.c_str()) != ARCHIVE_OK)
     return reader.archiveError(fmt::format("open directory `{}`", root.string()));
   return reader;
 }
@@ -142,16 +142,16 @@ Result<LayerReader> LayerReader::openDirectory(const std::filesystem::path& root
 Result<std::optional<LayerEntry>> LayerReader::next() {
   struct archive* a = archive_.get();
   struct archive_entry* e = nullptr;
-  int rc = archive_read_next_header(a, &e);
+  int rc = lib_->readNextHeader(a, &e);
   if (rc == ARCHIVE_EOF)
     return std::optional<LayerEntry>();
   if (rc < ARCHIVE_WARN)
     return archiveError(fmt::format("read layer `{}`", name_));
   if (disk_)
-    archive_read_disk_descend(a);
+    lib_->readDiskDescend(a);
 
   LayerEntry entry;
-  const char* rawPath = archive_entry_pathname(e);
+  const char* rawPath = lib_->entryPathname(e);
   std::string_view path = rawPath ? rawPath : "";
   if (disk_) {
     // The disk reader reports ROOT/sub/path; the image wants sub/path.
@@ -169,7 +169,7 @@ Result<std::optional<LayerEntry>> LayerReader::next() {
     entry.path = std::move(normalized).value();
   }
 
-  const char* hardlink = archive_entry_hardlink(e);
+  const char* hardlink = lib_->entryHardlink(e);
   if (hardlink != nullptr && !disk_) {
     entry.type = EntryType::kHardlink;
     auto target = normalizeLayerPath(hardlink);
@@ -180,30 +180,30 @@ Result<std::optional<LayerEntry>> LayerReader::next() {
       entry.linkTarget = std::move(target).value();
     }
   } else {
-    entry.type = entryTypeFromMode(archive_entry_filetype(e));
+    entry.type = entryTypeFromMode(lib_->entryFiletype(e));
   }
   if (entry.type == EntryType::kSymlink) {
-    const char* target = archive_entry_symlink(e);
+    const char* target = lib_->entrySymlink(e);
     entry.linkTarget = target ? target : "";
     if (entry.linkTarget.empty() && entry.rejected.empty())
       entry.rejected = "symlink without a target";
     if (entry.linkTarget.size() > kMaxPathLength && entry.rejected.empty())
       entry.rejected = "symlink target is too long";
   }
-  entry.mode = archive_entry_perm(e) & 07777;
-  entry.uid = static_cast<uint32_t>(archive_entry_uid(e));
-  entry.gid = static_cast<uint32_t>(archive_entry_gid(e));
-  entry.mtime = archive_entry_mtime_is_set(e) ? archive_entry_mtime(e) : 0;
-  entry.size = entry.type == EntryType::kRegular ? archive_entry_size(e) : 0;
+  entry.mode = lib_->entryPerm(e) & 07777;
+  entry.uid = static_cast<uint32_t>(lib_->entryUid(e));
+  entry.gid = static_cast<uint32_t>(lib_->entryGid(e));
+  entry.mtime = lib_->entryMtimeIsSet(e) ? lib_->entryMtime(e) : 0;
+  entry.size = entry.type == EntryType::kRegular ? lib_->entrySize(e) : 0;
   if (entry.type == EntryType::kCharDevice || entry.type == EntryType::kBlockDevice) {
-    entry.devMajor = static_cast<uint32_t>(archive_entry_rdevmajor(e));
-    entry.devMinor = static_cast<uint32_t>(archive_entry_rdevminor(e));
+    entry.devMajor = static_cast<uint32_t>(lib_->entryRdevmajor(e));
+    entry.devMinor = static_cast<uint32_t>(lib_->entryRdevminor(e));
   }
-  archive_entry_xattr_reset(e);
+  lib_->entryXattrReset(e);
   const char* name = nullptr;
   const void* value = nullptr;
   size_t size = 0;
-  while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+  while (lib_->entryXattrNext(e, &name, &value, &size) == ARCHIVE_OK) {
     if (name == nullptr)
       continue;
     // pax archives may carry one xattr twice (LIBARCHIVE.xattr. and SCHILY.xattr.): last wins.
@@ -220,7 +220,7 @@ Result<std::optional<LayerEntry>> LayerReader::next() {
 }
 
 Result<size_t> LayerReader::read(void* buffer, size_t size) {
-  la_ssize_t n = archive_read_data(archive_.get(), buffer, size);
+  la_ssize_t n = lib_->readData(archive_.get(), buffer, size);
   if (n < 0)
     return archiveError(fmt::format("read data from layer `{}`", name_));
   return static_cast<size_t>(n);

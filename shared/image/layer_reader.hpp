@@ -1,6 +1,6 @@
 // LayerReader: one image layer (a tar stream, gzip/zstd/plain) read entry by entry with
-// libarchive, without unpacking it anywhere. Also reads a directory tree (a sandbox) as if it
-// were one layer, so the converter has a single input shape.
+// libarchive (opened on first use: archive_library.hpp), without unpacking it anywhere. Also reads
+// a directory tree (a sandbox) as if it were one layer, so the converter has a single input shape.
 //
 // Entries come out with their path normalised ("./usr//bin/" -> "usr/bin", "" is the root);
 // entries that could escape the root (`..`) or whose names no filesystem takes are reported as
@@ -21,6 +21,8 @@
 struct archive;
 
 namespace berth::image {
+
+struct ArchiveLibrary;
 
 enum class EntryType {
   kRegular,
@@ -80,13 +82,16 @@ class LayerReader {
 
  private:
   struct ArchiveDeleter {
+    const ArchiveLibrary* library = nullptr;
     void operator()(struct archive* a) const;
   };
-  LayerReader(std::unique_ptr<struct archive, ArchiveDeleter> archive, std::string name, bool disk);
+  using ArchivePtr = std::unique_ptr<struct archive, ArchiveDeleter>;
+  LayerReader(const ArchiveLibrary* library, ArchivePtr archive, std::string name, bool disk);
 
   Error archiveError(std::string_view what) const;
 
-  std::unique_ptr<struct archive, ArchiveDeleter> archive_;
+  const ArchiveLibrary* lib_;
+  ArchivePtr archive_;
   std::string name_;   // for messages
   bool disk_ = false;  // archive_read_disk: paths are relative to name_, descend explicitly
   std::filesystem::path diskRoot_;

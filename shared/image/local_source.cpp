@@ -76,7 +76,7 @@ Result<fs::path> blobPath(const fs::path& layout, std::string_view digest) {
 Result<std::string> readVerifiedBlob(const fs::path& layout, std::string_view digest) {
   BERTH_ASSIGN(fs::path path, blobPath(layout, digest));
   BERTH_ASSIGN(std::string data, readSmallFile(path));
-  BERTH_TRY(checkDigest(digest, sha256Digest(data)).withContext(path.string()));
+  BERTH_TRY(verifyDigest(digest, data).withContext(path.string()));
   return data;
 }
 
@@ -249,7 +249,7 @@ Result<LocalImage> loadDockerArchive(const fs::path& file, const fs::path& scrat
   } catch (const json::exception& e) {
     return Error(fmt::format("{}: manifest.json: {}", where, e.what()));
   }
-  image.digest = sha256Digest(image.configJson);  // Docker's image ID
+  BERTH_ASSIGN(image.digest, sha256Digest(image.configJson));  // Docker's image ID
   image.reference = fmt::format("docker-archive:{}", file.string());
   image.platform = platformOf(image.configJson);
   image.scratch = std::move(scratch);

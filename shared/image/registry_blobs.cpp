@@ -77,10 +77,10 @@ Status RegistryClient::Impl::downloadFrom(const BlobSender& send, const Descript
     if (::fstat(fd.get(), &st) != 0)
       return errnoError(fmt::format("stat `{}`", partial.string()));
     int64_t written = st.st_size;
-    Sha256Hasher hasher;
+    BERTH_ASSIGN(Sha256Hasher hasher, Sha256Hasher::create());
     if (written > blob.size || (written > 0 && !hashPrefix(fd.get(), written, hasher).ok())) {
       written = 0;
-      hasher = Sha256Hasher();
+      hasher.reset();
     }
     if (written == 0 && ::ftruncate(fd.get(), 0) != 0)
       return errnoError(fmt::format("truncate `{}`", partial.string()));
@@ -100,7 +100,7 @@ Status RegistryClient::Impl::downloadFrom(const BlobSender& send, const Descript
           return false;
         }
         written = 0;
-        hasher = Sha256Hasher();
+        hasher.reset();
       }
       first = false;
       if (written + static_cast<int64_t>(chunk.size()) > blob.size) {
@@ -127,7 +127,7 @@ Status RegistryClient::Impl::downloadFrom(const BlobSender& send, const Descript
       if (hasher.finish() == blob.digest)
         return ::fsync(fd.get()) == 0 ? okStatus() : errnoError("fsync");
       written = 0;
-      hasher = Sha256Hasher();
+      hasher.reset();
       request.rangeFrom = 0;
       if (::ftruncate(fd.get(), 0) != 0)
         return errnoError(fmt::format("truncate `{}`", partial.string()));

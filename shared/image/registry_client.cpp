@@ -101,8 +101,8 @@ Result<FetchedManifest> RegistryClient::Impl::fetchManifest(const ImageReference
     } else if (response->status != 200) {
       result = registryStatusError(*response, "manifest");
     } else {
-      result = FetchedManifest{response->body, sha256Digest(response->body),
-                               response->header("content-type")};
+      BERTH_ASSIGN(std::string digest, sha256Digest(response->body));
+      result = FetchedManifest{response->body, std::move(digest), response->header("content-type")};
     }
     if (result.ok() || !endpoint.mirror)
       return result;
@@ -185,7 +185,7 @@ Result<std::string> RegistryClient::fetchBlobToString(const ImageReference& ref,
                                        ? "truncated blob"
                                        : "blob size mismatch",
                                    response->body.size(), blob.size));
-      } else if (Status ok = checkDigest(blob.digest, sha256Digest(response->body)); !ok.ok()) {
+      } else if (Status ok = verifyDigest(blob.digest, response->body); !ok.ok()) {
         result = std::move(ok).error();
       } else {
         result = std::move(response->body);

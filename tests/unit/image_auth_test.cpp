@@ -67,4 +67,30 @@ TEST_CASE("token responses and Basic credentials") {
   CHECK(*base64Decode("") == "");
   CHECK_FALSE(base64Decode("abc").ok());
   CHECK_FALSE(base64Decode("a===").ok());
+  CHECK_FALSE(base64Decode("YQ=a").ok());  // padding only at the end
+  CHECK_FALSE(base64Decode("YW-=").ok());  // not the standard alphabet
+}
+
+TEST_CASE("base64: RFC 4648 test vectors and binary round trips") {
+  // RFC 4648 section 10.
+  const std::pair<const char*, const char*> vectors[] = {{"", ""},
+                                                         {"f", "Zg=="},
+                                                         {"fo", "Zm8="},
+                                                         {"foo", "Zm9v"},
+                                                         {"foob", "Zm9vYg=="},
+                                                         {"fooba", "Zm9vYmE="},
+                                                         {"foobar", "Zm9vYmFy"}};
+  for (const auto& [plain, encoded] : vectors) {
+    CHECK(base64Encode(plain) == encoded);
+    CHECK(*base64Decode(encoded) == plain);
+  }
+  std::string bytes;
+  for (int i = 0; i < 256; ++i)
+    bytes += static_cast<char>(i);
+  for (size_t length = 0; length <= bytes.size(); length += 37) {
+    std::string part = bytes.substr(bytes.size() - length);
+    CHECK(*base64Decode(base64Encode(part)) == part);
+  }
+  CHECK(base64Encode("\xff\xfe\xfd") == "//79");
+  CHECK(*base64Decode("//79\n") == "\xff\xfe\xfd");
 }

@@ -1,0 +1,33 @@
+#include "shared/gpu/hwloc_library.hpp"
+
+#include "shared/sys/shared_library.hpp"
+
+#include <mutex>
+
+namespace berth::gpu {
+namespace {
+
+Result<const HwlocLibrary*> load() {
+  BERTH_ASSIGN(sys::SharedLibrary library, sys::SharedLibrary::open("libhwloc.so.15"));
+  static HwlocLibrary api{};
+  BERTH_TRY(library.resolve("hwloc_topology_init", api.topologyInit));
+  BERTH_TRY(library.resolve("hwloc_topology_destroy", api.topologyDestroy));
+  BERTH_TRY(library.resolve("hwloc_topology_set_components", api.topologySetComponents));
+  BERTH_TRY(library.resolve("hwloc_topology_set_type_filter", api.topologySetTypeFilter));
+  BERTH_TRY(library.resolve("hwloc_topology_load", api.topologyLoad));
+  BERTH_TRY(library.resolve("hwloc_get_type_depth", api.getTypeDepth));
+  BERTH_TRY(library.resolve("hwloc_get_obj_by_depth", api.getObjByDepth));
+  BERTH_TRY(library.resolve("hwloc_bitmap_list_asprintf", api.bitmapListAsprintf));
+  return &api;
+}
+
+}  // namespace
+
+Result<const HwlocLibrary*> hwlocLibrary() {
+  static std::once_flag once;
+  static Result<const HwlocLibrary*> loaded = Error("hwloc not loaded");
+  std::call_once(once, [] { loaded = load(); });
+  return loaded;
+}
+
+}  // namespace berth::gpu
