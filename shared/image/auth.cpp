@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "shared/image/crypto_library.hpp"
 #include "shared/image/http.hpp"
 
 namespace berth::image {
@@ -164,31 +165,13 @@ Result<BearerToken> parseTokenResponse(std::string_view body) {
   return out;
 }
 
-namespace {
-
-// The standard base64 alphabet (RFC 4648 section 4): index -> character.
-constexpr std::string_view kBase64Alphabet =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-// A base64 character's 6-bit value, or -1.
-int base64Value(char c) {
-  size_t at = kBase64Alphabet.find(c);
-  return at == std::string_view::npos ? -1 : static_cast<int>(at);
-}
-
-}  // namespace
-
-std::string base64Encode(std::string_view data) {
-  std::string out;
-  out.reserve(4 * ((data.size() + 2) / 3));
-  for (size_t i = 0; i < data.size(); i += 3) {
-    size_t n = std::min<size_t>(3, data.size() - i);
-    uint32_t group = 0;
-    for (size_t k = 0; k < 3; ++k)
-      group = (group << 8) | (k < n ? static_cast<unsigned char>(data[i + k]) : 0u);
-    for (size_t k = 0; k < 4; ++k)
-      out += k <= n ? kBase64Alphabet[(group >> (18 - 6 * k)) & 0x3f] : '=';
-  }
+Result<std::string> base64Encode(std::string_view data) {
+  BERTH_ASSIGN(const CryptoLibrary* crypto, cryptoLibrary());
+  std::string out(4 * ((data.size() + 2) / 3), '\0');
+  int n = crypto->encodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                              reinterpret_cast<const unsigned char*>(data.data()),
+                              static_cast<int>(data.size()));
+  out.resize(static_cast<size_t>(std::max(n, 0)));
   return out;
 }
 
@@ -203,29 +186,23 @@ Result<std::string> base64Decode(std::string_view text) {
   size_t padding = 0;
   while (padding < clean.size() && clean[clean.size() - 1 - padding] == '=')
     ++padding;
-  if (padding > 2)
+  if (padding > 2 || clean.find('=') < clean.size() - padding)
     return Error("invalid base64 padding");
-  std::string out;
-  out.reserve(clean.size() / 4 * 3);
-  for (size_t i = 0; i < clean.size(); i += 4) {
-    uint32_t group = 0;
-    for (size_t k = 0; k < 4; ++k) {
-      bool pad = i + k >= clean.size() - padding;
-      int value = pad ? 0 : base64Value(clean[i + k]);
-      if (value < 0)
-        return Error("invalid base64");
-      group = (group << 6) | static_cast<uint32_t>(value);
-    }
-    out += static_cast<char>(group >> 16);
-    out += static_cast<char>((group >> 8) & 0xff);
-    out += static_cast<char>(group & 0xff);
-  }
-  out.resize(out.size() - padding);
+  BERTH_ASSIGN(const CryptoLibrary* crypto, cryptoLibrary());
+  std::string out(clean.size() / 4 * 3, '\0');
+  int n = crypto->decodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                              reinterpret_cast<const unsigned char*>(clean.data()),
+                              static_cast<int>(clean.size()));
+  if (n < 0)
+    return Error("invalid base64");
+  // EVP_DecodeBlock keeps the zero bytes padding stands for: drop one per '='.
+  out.resize(static_cast<size_t>(n) - padding);
   return out;
 }
 
-std::string basicAuthorization(std::string_view username, std::string_view password) {
-  return "Basic " + base64Encode(fmt::format("{}:{}", username, password));
+Result<std::string> basicAuthorization(std::string_view username, std::string_view password) {
+  BERTH_ASSIGN(std::string encoded, base64Encode(fmt::format("{}:{}", username, password)));
+  return "Basic " + encoded;
 }
 
 }  // namespace berth::image

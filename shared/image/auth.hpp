@@ -33,10 +33,12 @@ struct BearerToken {
 Result<BearerToken> parseTokenResponse(std::string_view body);
 
 // "Basic base64(user:password)" (the value of an Authorization header).
-std::string basicAuthorization(std::string_view username, std::string_view password);
+[[nodiscard]] Result<std::string> basicAuthorization(std::string_view username,
+                                                    std::string_view password);
 
-// Base64 encode/decode (standard alphabet, with padding).
-std::string base64Encode(std::string_view data);
-Result<std::string> base64Decode(std::string_view text);
+// Base64 encode/decode (standard alphabet, with padding; OpenSSL's, fallible as libcrypto is
+// opened on first use).
+[[nodiscard]] Result<std::string> base64Encode(std::string_view data);
+[[nodiscard]] Result<std::string> base64Decode(std::string_view text);
 
 }  // namespace berth::image

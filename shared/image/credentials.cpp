@@ -207,8 +207,10 @@ Status CredentialStore::writeLoginFile(const std::map<std::string, Credentials>&
     return errnoError(fmt::format("chmod `{}`", userConfigDir_.string()));
 
   json auths = json::object();
-  for (const auto& [registry, c] : entries)
-    auths[registry] = {{"auth", base64Encode(c.username + ":" + c.password)}};
+  for (const auto& [registry, c] : entries) {
+    BERTH_ASSIGN(std::string auth, base64Encode(c.username + ":" + c.password));
+    auths[registry] = {{"auth", auth}};
+  }
   std::string text = json{{"auths", auths}}.dump(2) + "\n";
 
   std::string temp = (userConfigDir_ / ".auth.json.XXXXXX").string();

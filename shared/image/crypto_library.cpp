@@ -16,6 +16,8 @@ Result<const CryptoLibrary*> load() {
   BERTH_TRY(library.resolve("EVP_DigestInit_ex", api.digestInit));
   BERTH_TRY(library.resolve("EVP_DigestUpdate", api.digestUpdate));
   BERTH_TRY(library.resolve("EVP_DigestFinal_ex", api.digestFinal));
+  BERTH_TRY(library.resolve("EVP_EncodeBlock", api.encodeBlock));
+  BERTH_TRY(library.resolve("EVP_DecodeBlock", api.decodeBlock));
   return &api;  // the library stays loaded: OpenSSL keeps global state until exit
 }
 

@@ -1,4 +1,4 @@
-// libcrypto (OpenSSL), loaded the first time berth computes a SHA-256.
+// libcrypto (OpenSSL), loaded the first time berth computes a SHA-256 or speaks base64.
 //
 // Linking libcrypto costs every process that loads berth ~1.8 ms at start-up (`berth exec`, and
 // every srun and slurmstepd through spank_berth.so); only pulls and conversions hash, so the
@@ -20,6 +20,8 @@ struct CryptoLibrary {
   decltype(&::EVP_DigestInit_ex) digestInit;
   decltype(&::EVP_DigestUpdate) digestUpdate;
   decltype(&::EVP_DigestFinal_ex) digestFinal;
+  decltype(&::EVP_EncodeBlock) encodeBlock;
+  decltype(&::EVP_DecodeBlock) decodeBlock;
 };
 
 // Opens libcrypto once per process; stays loaded until exit.

@@ -180,7 +180,7 @@ Status RegistryTransport::authenticate(HttpSession& session, const RegistryEndpo
       return Error(
           fmt::format("registry {} requires credentials (none found; see `berth login {}`)",
                       endpoint.registry, endpoint.registry));
-    header = basicAuthorization(credentials->username, credentials->password);
+    BERTH_ASSIGN(header, basicAuthorization(credentials->username, credentials->password));
   } else if (challenge.scheme == "bearer") {
     BERTH_ASSIGN(
         std::string url,
@@ -192,9 +192,11 @@ Status RegistryTransport::authenticate(HttpSession& session, const RegistryEndpo
     request.url = url;
     request.maxBodyBytes = 1 << 20;
     request.allowPlainHttpRedirects = endpoint.plainHttp;
-    if (credentials)
-      request.headers.push_back("Authorization: " +
-                                basicAuthorization(credentials->username, credentials->password));
+    if (credentials) {
+      BERTH_ASSIGN(std::string basic,
+                   basicAuthorization(credentials->username, credentials->password));
+      request.headers.push_back("Authorization: " + basic);
+    }
     BERTH_ASSIGN(
         HttpResponse response,
         performWithRetries(session, request, nullptr,
