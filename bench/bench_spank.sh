@@ -4,7 +4,20 @@
 #   2. 1, 4 and 16 tasks on one node (--overcommit): the container's extra time per step must
 #      not grow with the task count (one mount namespace per node, every task joins it).
 # Needs the test bed up (scripts/testbed start). BENCH_IMAGE=REF measures a registry image
-# (cached after the warm-up run); the default is a busybox squashfs made here.
+# (cached after the warm-up run: srun pins the tag with the registry, the nodes find the image
+# in the site cache, zstd-compressed by berth), e.g. BENCH_IMAGE=$BERTH_TEST_REGISTRY/tiny
+# (busybox); the default is a busybox squashfs made here with mksquashfs (gzip).
+#
+# The two-node step is also run, in the same interleaved rounds, as information (the target is
+# the first line's ratio):
+#   - with --container-gpu=none: the test bed's nodes have fake GPUs, which `auto` injects into
+#     every container step;
+#   - with copies of a squashfs image (squashfs paths only) compressed with zstd level 3 and
+#     128 KiB blocks (what berth writes into its image cache: a cached registry image) and not
+#     compressed at all. Every step mounts its image afresh, so on every node every step the
+#     kernel decompresses again whatever its programs read (busybox `true` reads most of the
+#     2 MB binary); these lines show how much of the extra time is that (gzip, the mksquashfs
+#     default of the image made here, is the slowest), i.e. the image's part, not berth's.
 #
 #   bench/bench_spank.sh [ROUNDS]      (default 10 rounds, medians reported)
 set -euo pipefail
@@ -27,6 +40,19 @@ if [ -z "$image" ]; then
   chmod 0755 "$scratch" && chmod 0644 "$scratch/busybox.sqsh"
   image=$scratch/busybox.sqsh
 fi
+# Copies of a squashfs image (see above); none for a registry reference.
+copies=()
+if [ -f "$image" ]; then
+  [ -n "${scratch:-}" ] || { scratch=$(mktemp -d /var/tmp/bench-spank.XXXXXX); trap 'rm -rf "$scratch"' EXIT; }
+  [ -d "$scratch/root" ] || unsquashfs -quiet -no-progress -d "$scratch/root" "$image" >/dev/null
+  mksquashfs "$scratch/root" "$scratch/zstd.sqsh" -quiet -no-progress -all-root \
+    -comp zstd -Xcompression-level 3 -b 131072 >/dev/null
+  mksquashfs "$scratch/root" "$scratch/raw.sqsh" -quiet -no-progress -all-root \
+    -noI -noD -noF -noX >/dev/null
+  chmod 0755 "$scratch" && chmod 0644 "$scratch"/*.sqsh
+  copies=("zstd copy of the image|--container-image=$scratch/zstd.sqsh"
+    "uncompressed copy of the image|--container-image=$scratch/raw.sqsh")
+fi
 
 run() {  # run ARGS...: one srun as the test user, its wall time in ms on stdout
   local start end
@@ -39,7 +65,7 @@ run() {  # run ARGS...: one srun as the test user, its wall time in ms on stdout
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-# measure NAME ARGS...: interleaved rounds of the plain and the container step (the machine is
+# measure ARGS...: interleaved rounds of the plain and the container step (the machine is
 # noisy: both see the same conditions); prints "plain container" medians in ms.
 measure() {
   local plain=() container=()
@@ -51,11 +77,46 @@ measure() {
   echo "$(printf '%s\n' "${plain[@]}" | median) $(printf '%s\n' "${container[@]}" | median)"
 }
 
+# measure_split ARGS...: like measure, with the variants of the top in the same rounds: prints
+# "plain container" medians, then one median per variant (gpu=none, then the copies).
+measure_split() {
+  local variants=("--container-image=$image --container-gpu=none")
+  local copy i
+  for copy in "${copies[@]}"; do variants+=("${copy#*|}"); done
+  local plain=() container=() results=()
+  run "$@" true >/dev/null; run --container-image="$image" "$@" true >/dev/null  # warm up
+  for i in "${!variants[@]}"; do
+    # shellcheck disable=SC2086  # a variant is a list of options
+    run ${variants[$i]} "$@" true >/dev/null
+  done
+  for _ in $(seq "$rounds"); do
+    plain+=("$(run "$@" true)")
+    container+=("$(run --container-image="$image" "$@" true)")
+    for i in "${!variants[@]}"; do
+      # shellcheck disable=SC2086
+      results[i]+="$(run ${variants[$i]} "$@" true) "
+    done
+  done
+  local line
+  line="$(printf '%s\n' "${plain[@]}" | median) $(printf '%s\n' "${container[@]}" | median)"
+  for i in "${!variants[@]}"; do
+    line+=" $(tr ' ' '\n' <<<"${results[i]}" | grep . | median)"
+  done
+  echo "$line"
+}
+
+ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
 echo "bench_spank: $rounds rounds, image $image, medians"
-read -r plain container < <(measure -N2 -n4)
-ratio=$(awk -v a="$container" -v b="$plain" 'BEGIN { printf "%.2f", a / b }')
+read -r plain container nogpu copy_medians < <(measure_split -N2 -n4)
 printf '%-34s plain %6s ms  container %6s ms  ratio %s (target <= 1.15)\n' \
-  "srun -N2 -n4 true" "$plain" "$container" "$ratio"
+  "srun -N2 -n4 true" "$plain" "$container" "$(ratio_of "$container" "$plain")"
+printf '  %-52s %6s ms  ratio %s\n' "--container-gpu=none" "$nogpu" "$(ratio_of "$nogpu" "$plain")"
+read -r -a copy_medians <<<"${copy_medians:-}"
+for i in "${!copies[@]}"; do
+  printf '  %-52s %6s ms  ratio %s\n' "${copies[$i]%%|*}" "${copy_medians[$i]}" \
+    "$(ratio_of "${copy_medians[$i]}" "$plain")"
+done
 
 for tasks in 1 4 16; do
   read -r plain container < <(measure -N1 -n"$tasks" --overcommit)

@@ -1,6 +1,8 @@
 // The real Backend over libberth: the container runtime (shared/container) builds the
 // container; the image cache and the registry client (shared/image) provide the image
 // (image_provider.cpp); saving uses the converter (container_save.cpp).
+#include <fcntl.h>
+
 #include <fmt/format.h>
 
 #include "shared/config/site_mapping.hpp"
@@ -74,8 +76,10 @@ Result<Container> buildContainer(const config::SiteConfig& site, const Container
   BERTH_ASSIGN(container::PreparedContainer prepared,
                container::prepareContainerNamespace(plan, user));
   Container built;
-  // Privileged mode: the helper is gone; the namespace fd is all there is to keep.
-  built.mountNamespace = UniqueFd(::dup(prepared.mountNamespace()));
+  // Privileged mode: the helper is gone; the namespace fd is all there is to keep. Close-on-exec:
+  // the tasks are forked from slurmstepd, and a task's program holding the namespace open
+  // would keep the container's mounts (and its loop device) alive after the step.
+  built.mountNamespace = UniqueFd(::fcntl(prepared.mountNamespace(), F_DUPFD_CLOEXEC, 0));
   if (!built.mountNamespace)
     return errnoError("keep the container's namespace");
   if (!prepared.imageConfigJson().empty()) {

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <system_error>
 
 #include <fmt/format.h>
@@ -18,6 +19,10 @@
 
 namespace berth::spank {
 namespace {
+
+// How stale an image's "last used" time in the site cache may get (for `berth cache gc`): a
+// step start updates it (index lock, write, fsync) at most this often per node.
+constexpr std::chrono::seconds kTouchInterval(600);
 
 // The user's credentials for `registry`, looked up with the user's file-system identity (their
 // `berth login` file and Docker config, found through the job's HOME/XDG_CONFIG_HOME/
@@ -66,8 +71,19 @@ Result<std::filesystem::path> ensureImage(const config::SiteConfig& site, const 
     // Opened with the user's identity when the container is built.
     return std::filesystem::path(request.image);
   }
-  BERTH_ASSIGN(image::ImageCache cache, image::ImageCache::open(site.imageCache));
   // The digest srun pinned: every node runs the same image even if the tag moved since.
+  if (request.pinnedDigest) {
+    // Every step after the first: the image is there. One stat and (at most every
+    // kTouchInterval) an index update; no clean-up or scan of the cache on each step start.
+    image::ImageCache cache = image::ImageCache::attach(site.imageCache);
+    BERTH_ASSIGN(std::optional<std::filesystem::path> present,
+                 cache.findImageFile(*request.pinnedDigest));
+    if (present) {
+      (void)cache.touchIfOlder(*request.pinnedDigest, kTouchInterval);
+      return *present;
+    }
+  }
+  BERTH_ASSIGN(image::ImageCache cache, image::ImageCache::open(site.imageCache));
   std::optional<FileLock> pullLock;
   if (request.pinnedDigest) {
     BERTH_ASSIGN(auto cached, cache.find(*request.pinnedDigest));
@@ -124,7 +140,9 @@ void addImageProvider(Backend& backend, const config::SiteConfig& site, const Lo
     options.retries = 1;  // srun is interactive: fail fast
     options.backoffBaseMs = 200;
     BERTH_ASSIGN(image::RegistryClient client, image::RegistryClient::create(options, log));
-    Result<image::ResolvedImage> resolved = client.resolve(reference, "");
+    // The digest only: the config blob (the platform of a single-platform image) is read and
+    // checked on the nodes, which are the ones that run it.
+    Result<image::ResolvedImage> resolved = client.resolve(reference, "", false);
     if (resolved.ok())
       return std::optional<std::string>(resolved->manifestDigest);
     // Images berth built or imported, and images of registries out of reach: the cache's.

@@ -96,6 +96,28 @@ Result<OpenedSource> openSource(const MountOp& op, const sys::Identity& user) {
   return source;
 }
 
+// The common case of mountPoint(): only the last component of `target` is missing and its
+// parent is open as `parentFd` (resolved inside the root). Creates it there and opens it as
+// openOrCreateInRoot() would, without walking the path from the root again (about 120 mount
+// points per GPU container: a few syscalls each add up).
+Result<UniqueFd> createInParent(int rootFd, int parentFd, const std::string& target,
+                                sys::NodeKind kind) {
+  std::string name = fs::path(target).filename().string();
+  if (name.empty() || name == "." || name == "..")
+    return sys::openOrCreateInRoot(rootFd, target, kind);
+  if (kind == sys::NodeKind::kFile) {
+    // O_EXCL: a dangling symlink planted in the image is never followed.
+    int fd = ::openat(parentFd, name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
+                      0644);
+    if (fd < 0)
+      return errnoError(fmt::format("create `{}` in the image", target));
+    ::close(fd);
+  } else if (::mkdirat(parentFd, name.c_str(), 0755) != 0 && errno != EEXIST) {
+    return errnoError(fmt::format("create directory `{}` in the image", target));
+  }
+  return sys::openInRoot(rootFd, target, O_PATH);
+}
+
 // Devices of the file systems where mount points may be created: the root's overlay and the
 // tmpfs mounts the plan made (never a host directory bound earlier, such as /tmp).
 using CreatableDevices = std::vector<dev_t>;
@@ -148,7 +170,9 @@ Result<UniqueFd> mountPoint(int rootFd, const CreatableDevices& creatable, const
     return Error(
         fmt::format("{}: destination `{}` does not exist, and `{}` is not part of the image",
                     op.origin, op.target, ancestor.string()));
-  auto created = sys::openOrCreateInRoot(rootFd, op.target, kind);
+  Result<UniqueFd> created = ancestor == fs::path(op.target).parent_path()
+                                 ? createInParent(rootFd, ancestorFd->get(), op.target, kind)
+                                 : sys::openOrCreateInRoot(rootFd, op.target, kind);
   if (!created.ok() && plan.unprivileged && op.missing == MissingTarget::kCreate &&
       (created.error().errnum() == EACCES || created.error().errnum() == EPERM))
     return UniqueFd();

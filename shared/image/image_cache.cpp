@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -236,6 +237,31 @@ Status ImageCache::touch(std::string_view digest, std::optional<int64_t> when) {
   BERTH_ASSIGN(Index index, readIndex(root_ / "index.json"));
   index.images[std::string(digest)].lastUsed = when.value_or(now());
   return writeIndex(root_ / "index.json", index);
+}
+
+Result<std::optional<fs::path>> ImageCache::findImageFile(std::string_view digest) const {
+  BERTH_ASSIGN(fs::path path, imagePath(digest));
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT)
+      return std::optional<fs::path>();
+    return errnoError(fmt::format("image cache: stat `{}`", path.string()));
+  }
+  if (!S_ISREG(st.st_mode))
+    return Error(fmt::format("image cache: `{}` is not a regular file", path.string()));
+  return std::optional<fs::path>(std::move(path));
+}
+
+Status ImageCache::touchIfOlder(std::string_view digest, std::chrono::seconds interval,
+                                std::optional<int64_t> when) {
+  int64_t at = when.value_or(now());
+  // The index is replaced atomically (AtomicFile): reading it without the lock is safe.
+  BERTH_ASSIGN(Index index, readIndex(root_ / "index.json"));
+  if (auto it = index.images.find(std::string(digest));
+      it != index.images.end() && it->second.lastUsed <= at &&
+      at - it->second.lastUsed < static_cast<int64_t>(interval.count()))
+    return okStatus();
+  return touch(digest, at);
 }
 
 Status ImageCache::recordReference(std::string_view reference, std::string_view digest) {

@@ -53,6 +53,9 @@ class ImageCache {
 
   // Creates the layout if missing and removes temp files that no writer holds.
   static Result<ImageCache> open(const std::filesystem::path& root);
+  // The cache at `root` as it is, for a reader on a hot path (a Slurm step start on every
+  // node): nothing is created or cleaned up, nothing is read yet.
+  static ImageCache attach(const std::filesystem::path& root) { return ImageCache(root); }
 
   const std::filesystem::path& root() const { return root_; }
   std::filesystem::path blobDir() const { return root_ / "blobs"; }
@@ -66,8 +69,18 @@ class ImageCache {
   // `maxSize` bytes, and everything not used for `olderThan`.
   Result<GcResult> gc(std::optional<int64_t> maxSize,
                       std::optional<std::chrono::seconds> olderThan);
+  // The image file of `digest` if it is in the cache: one stat, no index read, no directory
+  // scan (images appear atomically, by rename). Other errors than "not there" are errors.
+  Result<std::optional<std::filesystem::path>> findImageFile(std::string_view digest) const;
   // Marks `digest` used now (or at `when`, Unix seconds).
   Status touch(std::string_view digest, std::optional<int64_t> when = std::nullopt);
+  // touch(), unless the index already says `digest` was used within `interval` of `when`
+  // (default now): then only the index is read, without its lock, and nothing is written. For
+  // callers that use an image often (every Slurm step): the index lock and the write with its
+  // fsyncs are taken at most once per interval, at the price of that much imprecision in
+  // "least recently used" for gc.
+  Status touchIfOlder(std::string_view digest, std::chrono::seconds interval,
+                      std::optional<int64_t> when = std::nullopt);
   // Points `reference` at `digest` (and records the image's size).
   Status recordReference(std::string_view reference, std::string_view digest);
 

@@ -112,8 +112,8 @@ Result<FetchedManifest> RegistryClient::Impl::fetchManifest(const ImageReference
   return Error("no registry endpoint");  // unreachable: the registry itself is always last
 }
 
-Result<ResolvedImage> RegistryClient::resolve(const ImageReference& ref,
-                                              std::string_view platform) {
+Result<ResolvedImage> RegistryClient::resolve(const ImageReference& ref, std::string_view platform,
+                                              bool withConfig) {
   auto run = [&]() -> Result<ResolvedImage> {
     Platform wanted = detectHostPlatform();
     if (!platform.empty()) {
@@ -142,7 +142,7 @@ Result<ResolvedImage> RegistryClient::resolve(const ImageReference& ref,
     out.config = doc.config;
     out.layers = doc.layers;
     out.reference.digest = out.manifestDigest;
-    if (out.platform.empty()) {
+    if (out.platform.empty() && withConfig) {
       // A single-platform image: its config says which platform it is for.
       BERTH_ASSIGN(std::string configJson, fetchBlobToString(ref, out.config));
       BERTH_ASSIGN(ImageConfig config, parseImageConfig(configJson));

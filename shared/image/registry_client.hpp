@@ -64,7 +64,12 @@ class RegistryClient {
 
   // Resolves tag -> manifest (index/list -> the `platform` manifest; "" = host platform);
   // error listing available platforms when none matches; Docker schema2 and OCI types.
-  Result<ResolvedImage> resolve(const ImageReference& ref, std::string_view platform);
+  // A single-platform manifest names no platform: its config blob is fetched to learn it
+  // (`platform` set, a warning or error on a mismatch), unless `withConfig` is false: then
+  // `platform` stays empty and no blob is read (srun pinning a tag needs only the digest; the
+  // node checks the platform when it runs the image).
+  Result<ResolvedImage> resolve(const ImageReference& ref, std::string_view platform,
+                                bool withConfig = true);
 
   // Small blobs (the config): fetched into memory, digest-verified.
   Result<std::string> fetchBlobToString(const ImageReference& ref, const Descriptor& blob);

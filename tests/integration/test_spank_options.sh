@@ -20,6 +20,12 @@ pass "--container-image (squashfs path)"
 as_user_ok BERTH_CONTAINER_IMAGE="$IMG" srun -N1 -n1 cat /etc/os-release
 expect_out '^PRETTY_NAME="berth test busybox"$'
 pass "BERTH_CONTAINER_IMAGE"
+# The task's program inherits no descriptor of slurmstepd's container (a namespace fd held by a
+# daemonized process would keep the mounts and the loop device alive after the step).
+as_user_ok srun -N1 -n1 --container-image="$IMG" sh -c 'ls -l /proc/$$/fd'
+expect_out ' 2 -> ' "the fd listing is missing"
+expect_out_not 'mnt:\[' "the task inherited a mount namespace fd"
+pass "no namespace fd in the task"
 TINY=$IMG  # the rest of this test uses the local image (registry images: test_spank_pull_once)
 
 # Mounts: a directory of the user's, read-only and read-write.

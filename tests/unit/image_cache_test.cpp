@@ -206,3 +206,56 @@ TEST_CASE("cache: gc removes least recently used first, and old entries") {
   CHECK(left->front().digest == digestOf('1'));
   CHECK(left->front().reference == "ref:1");
 }
+
+TEST_CASE("cache: findImageFile and touchIfOlder, the Slurm step start's cheap path") {
+  auto dir = TempDir::create("/tmp", "berth-cache-test");
+  REQUIRE(dir.ok());
+  auto opened = ImageCache::open(dir->path());
+  REQUIRE(opened.ok());
+  REQUIRE(opened
+              ->ensure(digestOf('a'), "ref:a",
+                       [&](const fs::path& out) { return writeFile(out, "image-a"); })
+              .ok());
+  ImageCache cache = ImageCache::attach(dir->path());
+  auto found = cache.findImageFile(digestOf('a'));
+  REQUIRE(found.ok());
+  REQUIRE(found->has_value());
+  CHECK(**found == dir->path() / "images" / ("sha256-" + std::string(64, 'a') + ".sqsh"));
+  auto missing = cache.findImageFile(digestOf('b'));
+  REQUIRE(missing.ok());
+  CHECK_FALSE(missing->has_value());
+  CHECK_FALSE(cache.findImageFile("sha256:nothex").ok());
+  auto lastUsed = [&]() -> int64_t {
+    auto listed = cache.list();
+    REQUIRE(listed.ok());
+    for (const auto& image : *listed)
+      if (image.digest == digestOf('a'))
+        return image.lastUsed;
+    FAIL("image a is not listed");
+    return 0;
+  };
+  const std::chrono::seconds interval(600);
+  REQUIRE(cache.touch(digestOf('a'), 1000).ok());
+  // Used within the interval: nothing is written (not even the index's modification time).
+  auto indexTime = fs::last_write_time(dir->path() / "index.json");
+  REQUIRE(cache.touchIfOlder(digestOf('a'), interval, 1000 + 599).ok());
+  CHECK(lastUsed() == 1000);
+  CHECK(fs::last_write_time(dir->path() / "index.json") == indexTime);
+  // Older than the interval: marked used.
+  REQUIRE(cache.touchIfOlder(digestOf('a'), interval, 1000 + 600).ok());
+  CHECK(lastUsed() == 1600);
+  // A time in the future (a clock step back) is corrected, not trusted.
+  REQUIRE(cache.touch(digestOf('a'), 5000).ok());
+  REQUIRE(cache.touchIfOlder(digestOf('a'), interval, 2000).ok());
+  CHECK(lastUsed() == 2000);
+  // An image not marked used yet is.
+  REQUIRE(opened
+              ->ensure(digestOf('d'), "ref:d",
+                       [&](const fs::path& out) { return writeFile(out, "image-d"); })
+              .ok());
+  REQUIRE(cache.touchIfOlder(digestOf('d'), interval, 3000).ok());
+  auto listed = cache.list();
+  REQUIRE(listed.ok());
+  CHECK(listed->front().digest == digestOf('d'));
+  CHECK(listed->front().lastUsed == 3000);
+}
