@@ -6,18 +6,18 @@
 # Needs the test bed up (scripts/testbed start). BENCH_IMAGE=REF measures a registry image
 # (cached after the warm-up run: srun pins the tag with the registry, the nodes find the image
 # in the site cache, zstd-compressed by berth), e.g. BENCH_IMAGE=$BERTH_TEST_REGISTRY/tiny
-# (busybox); the default is a busybox squashfs made here with mksquashfs (gzip).
+# (busybox); the default is a busybox squashfs made here with mksquashfs the way berth writes
+# images into its cache (zstd level 3, 128 KiB blocks): a cached image without any pull.
 #
 # The two-node step is also run, in the same interleaved rounds, as information (the target is
 # the first line's ratio):
 #   - with --container-gpu=none: the test bed's nodes have fake GPUs, which `auto` injects into
 #     every container step;
-#   - with copies of a squashfs image (squashfs paths only) compressed with zstd level 3 and
-#     128 KiB blocks (what berth writes into its image cache: a cached registry image) and not
-#     compressed at all. Every step mounts its image afresh, so on every node every step the
-#     kernel decompresses again whatever its programs read (busybox `true` reads most of the
-#     2 MB binary); these lines show how much of the extra time is that (gzip, the mksquashfs
-#     default of the image made here, is the slowest), i.e. the image's part, not berth's.
+#   - with copies of a squashfs image (squashfs paths only) compressed with gzip (mksquashfs's
+#     default: a user's own image file) and not compressed at all. Every step mounts its image
+#     afresh, so on every node every step the kernel decompresses again whatever its programs
+#     read (busybox `true` reads most of the 2 MB binary); these lines show how much of the
+#     extra time is that, i.e. the image's part, not berth's.
 #
 #   bench/bench_spank.sh [ROUNDS]      (default 10 rounds, medians reported)
 set -euo pipefail
@@ -28,7 +28,7 @@ set -a; source "$BERTH_TESTBED_ENV"; set +a
 rounds=${1:-10}
 home=$(getent passwd "$BERTH_TEST_USER" | cut -d: -f6)
 # The image: BENCH_IMAGE (a cached reference or a squashfs), else a busybox squashfs made here
-# (a cached image without any pull: what every step after the first sees).
+# as berth's cache stores images (a cached image without any pull).
 image=${BENCH_IMAGE:-}
 if [ -z "$image" ]; then
   scratch=$(mktemp -d /var/tmp/bench-spank.XXXXXX)
@@ -36,7 +36,8 @@ if [ -z "$image" ]; then
   mkdir -p "$scratch/root"/{bin,etc,proc,sys,dev,tmp,home}
   cp /bin/busybox "$scratch/root/bin/"
   for applet in sh true; do ln -s busybox "$scratch/root/bin/$applet"; done
-  mksquashfs "$scratch/root" "$scratch/busybox.sqsh" -quiet -no-progress -all-root >/dev/null
+  mksquashfs "$scratch/root" "$scratch/busybox.sqsh" -quiet -no-progress -all-root \
+    -comp zstd -Xcompression-level 3 -b 131072 >/dev/null
   chmod 0755 "$scratch" && chmod 0644 "$scratch/busybox.sqsh"
   image=$scratch/busybox.sqsh
 fi
@@ -45,12 +46,11 @@ copies=()
 if [ -f "$image" ]; then
   [ -n "${scratch:-}" ] || { scratch=$(mktemp -d /var/tmp/bench-spank.XXXXXX); trap 'rm -rf "$scratch"' EXIT; }
   [ -d "$scratch/root" ] || unsquashfs -quiet -no-progress -d "$scratch/root" "$image" >/dev/null
-  mksquashfs "$scratch/root" "$scratch/zstd.sqsh" -quiet -no-progress -all-root \
-    -comp zstd -Xcompression-level 3 -b 131072 >/dev/null
+  mksquashfs "$scratch/root" "$scratch/gzip.sqsh" -quiet -no-progress -all-root >/dev/null
   mksquashfs "$scratch/root" "$scratch/raw.sqsh" -quiet -no-progress -all-root \
     -noI -noD -noF -noX >/dev/null
   chmod 0755 "$scratch" && chmod 0644 "$scratch"/*.sqsh
-  copies=("zstd copy of the image|--container-image=$scratch/zstd.sqsh"
+  copies=("gzip copy of the image|--container-image=$scratch/gzip.sqsh"
     "uncompressed copy of the image|--container-image=$scratch/raw.sqsh")
 fi
 
