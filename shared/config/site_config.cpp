@@ -199,7 +199,8 @@ constexpr Row kRows[] = {
     {{"allow_unprivileged", SettingKind::kBool,
       "non-root users may run `berth exec/run` in a user namespace (with squashfuse)"},
      setBool<&SiteConfig::allowUnprivileged>},
-    {{"squashfuse", SettingKind::kPath, "a FUSE squashfs server program for unprivileged containers (default: built in)"},
+    {{"squashfuse", SettingKind::kPath,
+      "a FUSE squashfs server program for unprivileged containers (default: built in)"},
      setPath<&SiteConfig::squashfuse>},
 };
 

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <mutex>
 #include <string>
 
 #include <fmt/format.h>
@@ -60,12 +59,9 @@ Result<const SquashfuseLibrary*> load() {
 }
 
 Result<const SquashfuseLibrary*> squashfuseLibrary() {
-  static std::once_flag once;
-  static Result<const SquashfuseLibrary*> loaded = Error("libsquashfuse_ll not loaded");
-  std::call_once(once, [] {
-    loaded =
-        load().withContext("unprivileged containers need libsquashfuse (package libsquashfuse0)");
-  });
+  // Loaded once per process (a function-local static: thread-safe initialisation).
+  static const Result<const SquashfuseLibrary*> loaded =
+      load().withContext("unprivileged containers need libsquashfuse (package libsquashfuse0)");
   return loaded;
 }
 

@@ -2,8 +2,6 @@
 
 #include "shared/sys/shared_library.hpp"
 
-#include <mutex>
-
 namespace berth::gpu {
 namespace {
 
@@ -24,9 +22,8 @@ Result<const HwlocLibrary*> load() {
 }  // namespace
 
 Result<const HwlocLibrary*> hwlocLibrary() {
-  static std::once_flag once;
-  static Result<const HwlocLibrary*> loaded = Error("hwloc not loaded");
-  std::call_once(once, [] { loaded = load(); });
+  // Loaded once per process (a function-local static: thread-safe initialisation).
+  static const Result<const HwlocLibrary*> loaded = load();
   return loaded;
 }
 

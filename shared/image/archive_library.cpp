@@ -2,8 +2,6 @@
 
 #include "shared/sys/shared_library.hpp"
 
-#include <mutex>
-
 namespace berth::image {
 namespace {
 
@@ -48,9 +46,8 @@ Result<const ArchiveLibrary*> load() {
 }  // namespace
 
 Result<const ArchiveLibrary*> archiveLibrary() {
-  static std::once_flag once;
-  static Result<const ArchiveLibrary*> loaded = Error("libarchive not loaded");
-  std::call_once(once, [] { loaded = load(); });
+  // Loaded once per process (a function-local static: thread-safe initialisation).
+  static const Result<const ArchiveLibrary*> loaded = load();
   return loaded;
 }
 

@@ -34,7 +34,7 @@ Result<BearerToken> parseTokenResponse(std::string_view body);
 
 // "Basic base64(user:password)" (the value of an Authorization header).
 [[nodiscard]] Result<std::string> basicAuthorization(std::string_view username,
-                                                    std::string_view password);
+                                                     std::string_view password);
 
 // Base64 encode/decode (standard alphabet, with padding; OpenSSL's, fallible as libcrypto is
 // opened on first use).

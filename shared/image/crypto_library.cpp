@@ -2,8 +2,6 @@
 
 #include "shared/sys/shared_library.hpp"
 
-#include <mutex>
-
 namespace berth::image {
 namespace {
 
@@ -24,9 +22,8 @@ Result<const CryptoLibrary*> load() {
 }  // namespace
 
 Result<const CryptoLibrary*> cryptoLibrary() {
-  static std::once_flag once;
-  static Result<const CryptoLibrary*> loaded = Error("libcrypto not loaded");
-  std::call_once(once, [] { loaded = load(); });
+  // Loaded once per process (a function-local static: thread-safe initialisation).
+  static const Result<const CryptoLibrary*> loaded = load();
   return loaded;
 }
 

@@ -2,8 +2,6 @@
 
 #include "shared/sys/shared_library.hpp"
 
-#include <mutex>
-
 namespace berth::image {
 namespace {
 
@@ -29,9 +27,8 @@ Result<const CurlLibrary*> load() {
 }  // namespace
 
 Result<const CurlLibrary*> curlLibrary() {
-  static std::once_flag once;
-  static Result<const CurlLibrary*> loaded = Error("libcurl not loaded");
-  std::call_once(once, [] { loaded = load(); });
+  // Loaded once per process (a function-local static: thread-safe initialisation).
+  static const Result<const CurlLibrary*> loaded = load();
   return loaded;
 }
 
