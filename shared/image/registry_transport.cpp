@@ -136,37 +136,25 @@ Result<HttpResponse> RegistryTransport::performWithRetries(HttpSession& session,
   }
 }
 
-Status RegistryTransport::ping(HttpSession& session, const RegistryEndpoint& endpoint) {
-  {
-    std::lock_guard lock(mutex_);
-    if (pinged_.contains(endpoint.host))
-      return {};
-  }
-  HttpRequest request;
-  request.url = endpoint.baseUrl() + "/v2/";
-  request.allowPlainHttpRedirects = endpoint.plainHttp;
-  request.maxBodyBytes = 1 << 20;
-  auto pinged = performWithRetries(session, request, nullptr,
-                                   fmt::format("cannot reach registry {}", endpoint.host));
-  if (!pinged.ok() && !endpoint.plainHttp &&
-      pinged.error().message().find("SSL") != std::string::npos)
-    return Error(
-        fmt::format("{} (if {} serves plain HTTP, mark it insecure: "
-                    "BERTH_INSECURE_REGISTRIES={})",
-                    pinged.error().message(), endpoint.host, endpoint.host));
-  BERTH_ASSIGN(HttpResponse response, std::move(pinged));
-  std::optional<AuthChallenge> challenge;
-  if (response.status == 401) {
-    BERTH_ASSIGN(auto challenges, parseWwwAuthenticate(response.header("www-authenticate"))
-                                      .withContext(fmt::format("registry {}", endpoint.host)));
-    challenge = challenges.front();
-  } else if (response.status < 200 || response.status >= 300) {
-    return Error(fmt::format("registry {} does not answer the registry API (GET /v2/: HTTP {})",
-                             endpoint.host, response.status));
-  }
+namespace {
+
+// A registry that cannot be reached over TLS may be one that serves plain HTTP: say how to
+// mark it insecure.
+Error withTlsHint(Error error, const RegistryEndpoint& endpoint) {
+  if (endpoint.plainHttp || error.message().find("SSL") == std::string::npos)
+    return error;
+  return Error(
+      fmt::format("{} (if {} serves plain HTTP, mark it insecure: "
+                  "BERTH_INSECURE_REGISTRIES={})",
+                  error.message(), endpoint.host, endpoint.host));
+}
+
+}  // namespace
+
+std::optional<AuthChallenge> RegistryTransport::knownChallenge(const std::string& host) {
   std::lock_guard lock(mutex_);
-  pinged_[endpoint.host] = std::move(challenge);
-  return {};
+  auto it = challenges_.find(host);
+  return it == challenges_.end() ? std::nullopt : std::optional<AuthChallenge>(it->second);
 }
 
 Status RegistryTransport::authenticate(HttpSession& session, const RegistryEndpoint& endpoint,
@@ -233,14 +221,11 @@ std::string RegistryTransport::cachedAuthorization(const std::string& key) {
 Result<HttpResponse> RegistryTransport::send(HttpSession& session, const RegistryEndpoint& endpoint,
                                              const ImageReference& ref, HttpRequest request,
                                              const BodySink& sink) {
-  BERTH_TRY(ping(session, endpoint));
+  // No /v2/ ping first: the request itself says whether the registry wants authentication
+  // (one round trip less per pull and per srun pinning a tag). Once a host has answered 401,
+  // each new repository gets its token before its first request.
   std::string key = authKey(endpoint, ref);
-  std::optional<AuthChallenge> challenge;
-  {
-    std::lock_guard lock(mutex_);
-    challenge = pinged_[endpoint.host];
-  }
-  if (challenge && cachedAuthorization(key).empty())
+  if (auto challenge = knownChallenge(endpoint.host); challenge && cachedAuthorization(key).empty())
     BERTH_TRY(authenticate(session, endpoint, ref, *challenge));
 
   std::string path = request.url;
@@ -251,9 +236,11 @@ Result<HttpResponse> RegistryTransport::send(HttpSession& session, const Registr
     request.headers = baseHeaders;
     if (std::string auth = cachedAuthorization(key); !auth.empty())
       request.headers.push_back("Authorization: " + auth);
-    BERTH_ASSIGN(HttpResponse response,
-                 performWithRetries(session, request, sink,
-                                    fmt::format("cannot reach registry {}", endpoint.host)));
+    auto sent = performWithRetries(session, request, sink,
+                                   fmt::format("cannot reach registry {}", endpoint.host));
+    if (!sent.ok())
+      return withTlsHint(std::move(sent).error(), endpoint);
+    HttpResponse response = std::move(sent).value();
     if (response.status != 401)
       return response;
     // A token expired, or the scope needs a new one: authenticate once more, then give up.
@@ -269,6 +256,10 @@ Result<HttpResponse> RegistryTransport::send(HttpSession& session, const Registr
     }
     BERTH_ASSIGN(auto challenges, parseWwwAuthenticate(header).withContext(
                                       fmt::format("registry {}", endpoint.host)));
+    {
+      std::lock_guard lock(mutex_);
+      challenges_[endpoint.host] = challenges.front();
+    }
     BERTH_TRY(authenticate(session, endpoint, ref, challenges.front()));
   }
 }

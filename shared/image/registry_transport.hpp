@@ -1,5 +1,5 @@
 // RegistryTransport: one authenticated, retried request to a registry endpoint. It knows the
-// registry HTTP API's mechanics (the /v2/ ping, WWW-Authenticate challenges, Bearer tokens per
+// registry HTTP API's mechanics (WWW-Authenticate challenges, Bearer tokens per
 // repository, Basic, plain HTTP only for insecure registries, mirrors, backoff) and nothing of
 // manifests or blobs; RegistryClient builds on it. Thread-safe: its caches are locked.
 #pragma once
@@ -7,6 +7,7 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -63,7 +64,7 @@ class RegistryTransport {
   void backoff(int attempt, const HttpResponse* response) const;
 
  private:
-  Status ping(HttpSession& session, const RegistryEndpoint& endpoint);
+  std::optional<AuthChallenge> knownChallenge(const std::string& host);
   Status authenticate(HttpSession& session, const RegistryEndpoint& endpoint,
                       const ImageReference& ref, const AuthChallenge& challenge);
   std::string cachedAuthorization(const std::string& key);
@@ -74,8 +75,8 @@ class RegistryTransport {
   CredentialStore credentials_;
   Logger log_;
   std::mutex mutex_;
-  std::map<std::string, std::optional<AuthChallenge>> pinged_;  // host -> its challenge
-  std::map<std::string, std::string> authorization_;            // host+repo -> header value
+  std::map<std::string, AuthChallenge> challenges_;   // host -> its 401 challenge
+  std::map<std::string, std::string> authorization_;  // host+repo -> header value
 };
 
 }  // namespace berth::image

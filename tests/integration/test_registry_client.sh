@@ -104,6 +104,18 @@ dead=127.0.0.1:$(testbed_free_port)
 insecure=$reg,$auth,$dead expect_error "cannot reach registry $dead" "$dead/tiny:latest"
 insecure= expect_error "BERTH_INSECURE_REGISTRIES=$reg" "$reg/tiny:latest"
 
+echo "== no /v2/ ping: the first request to a registry is the one that is needed"
+if [ -n "${BERTH_TEST_REGISTRY_LOG:-}" ] && [ -f "$BERTH_TEST_REGISTRY_LOG" ]; then
+  before=$(wc -l <"$BERTH_TEST_REGISTRY_LOG")
+  expect_ok "$reg/tiny:latest"
+  sleep 0.2  # the registry writes its access log after answering
+  requests=$(tail -n +"$((before + 1))" "$BERTH_TEST_REGISTRY_LOG" | grep -oE '"(GET|HEAD) /v2/[^ ]*' || true)
+  grep -q '"GET /v2/tiny/manifests/latest' <<<"$requests" || fail "no manifest request logged: $requests"
+  grep -qx '"GET /v2/' <<<"$requests" && fail "the client pinged /v2/ first: $requests"
+else
+  fail "BERTH_TEST_REGISTRY_LOG not set: cannot check the requests"
+fi
+
 echo "== Basic auth: none, wrong (password never shown), berth login, environment"
 expect_error "registry $auth requires credentials" "$auth/tiny:latest"
 wrong="wrong-pw-$RANDOM-$RANDOM"
