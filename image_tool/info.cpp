@@ -145,7 +145,10 @@ Result<int> showGpuInfo(const InfoOptions& options) {
   fmt::print("Capabilities: {}\n", gpu::formatCapabilities(request.capabilities));
   for (const std::string& path : driver->ignored)
     fmt::print("Ignored (another driver version): {}\n", path);
-  gpu::GpuSetup setup{search, request, processEnv, {}, {}, {}};
+  gpu::GpuSetup setup;
+  setup.search = search;
+  setup.request = request;
+  setup.stepEnv = processEnv;
   if (!options.image.empty()) {
     BERTH_ASSIGN(image::ImageConfig config, readImageConfig(options.image));
     setup.imageEnv = config.env;

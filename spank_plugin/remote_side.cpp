@@ -29,19 +29,24 @@ Status makePrivateDirs(const std::filesystem::path& path) {
   return okStatus();
 }
 
-// The host paths the step's tasks need inside: PMIx directories, the batch script.
-std::vector<std::filesystem::path> stepHostPaths(const NodeFacts& node, const Logger& log) {
+// What slurm.conf says for this node's steps.
+pmix::SlurmdDirPatterns nodeSlurmConf(const NodeFacts& node, const Logger& log) {
   auto patterns = pmix::readSlurmConf(node.slurmConf);
-  if (!patterns.ok()) {
-    // Without slurm.conf the defaults still work on most sites; say so in the slurmd log.
-    log.warning("berth: {} (using Slurm's default SlurmdSpoolDir and TmpFS)",
-                patterns.error().message());
-    patterns = pmix::SlurmdDirPatterns{};
-  }
+  if (patterns.ok())
+    return std::move(patterns).value();
+  // Without slurm.conf the defaults still work on most sites; say so in the slurmd log.
+  log.warning("berth: {} (using Slurm's default SlurmdSpoolDir and TmpFS)",
+              patterns.error().message());
+  return pmix::SlurmdDirPatterns{};
+}
+
+// The host paths the step's tasks need inside: PMIx directories, the batch script.
+std::vector<std::filesystem::path> stepHostPaths(const NodeFacts& node,
+                                                 const pmix::SlurmdDirPatterns& patterns) {
   const StepInfo& step = node.step;
   auto paths =
-      pmix::stepHostPaths(pmix::expandNodePattern(patterns->spoolDir, step.nodeName, step.hostName),
-                          pmix::expandNodePattern(patterns->tmpFs, step.nodeName, step.hostName),
+      pmix::stepHostPaths(pmix::expandNodePattern(patterns.spoolDir, step.nodeName, step.hostName),
+                          pmix::expandNodePattern(patterns.tmpFs, step.nodeName, step.hostName),
                           {.jobId = step.jobId, .stepId = step.stepId, .uid = step.uid});
   return pmix::existingPaths(paths);
 }
@@ -75,6 +80,7 @@ Status buildStepContainer(StepState& state, const NodeFacts& node, const Environ
   if (!backend.ensureImage || !backend.buildContainer)
     return Error("this build of berth has no container runtime");
   BERTH_ASSIGN(std::filesystem::path imageFile, backend.ensureImage(imageRequest));
+  pmix::SlurmdDirPatterns slurmConf = nodeSlurmConf(node, log);
 
   ContainerRequest request{.imageFile = imageFile,
                            .user = user,
@@ -82,12 +88,13 @@ Status buildStepContainer(StepState& state, const NodeFacts& node, const Environ
                            .mountHome = switches.mountHome,
                            .siteMounts = state.site.defaultMounts,
                            .mounts = {},
-                           .hostPaths = stepHostPaths(node, log),
+                           .hostPaths = stepHostPaths(node, slurmConf),
                            .persistentUpper = std::nullopt,
                            .writableSize = state.site.writableSize,
                            .gpu = std::nullopt};
-  // --container-gpu (default auto: Slurm's gres allocation, else every GPU of the node, else
-  // nothing); capabilities from --container-gpu-caps, else the job's NVIDIA_DRIVER_CAPABILITIES.
+  // --container-gpu (default auto: Slurm's gres allocation — none when Slurm manages GPUs and
+  // gave the step none — else every GPU of the node, else nothing); capabilities from
+  // --container-gpu-caps, else the job's NVIDIA_DRIVER_CAPABILITIES.
   std::optional<std::string> caps = values.get(OptionId::kGpuCaps);
   if (!caps)
     caps = jobEnv.get("NVIDIA_DRIVER_CAPABILITIES");
@@ -99,6 +106,7 @@ Status buildStepContainer(StepState& state, const NodeFacts& node, const Environ
     setup.search = container::driverSearchFor(state.site.gpuDriverRoot, state.site.gpuLibraryDirs);
     setup.request = std::move(gpuRequest);
     setup.stepEnv = jobEnv.get;
+    setup.slurmManagesGpus = slurmConf.gpuGres;
     request.gpu = std::move(setup);
   }
   if (auto mounts = values.get(OptionId::kMounts)) {

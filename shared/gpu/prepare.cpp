@@ -14,6 +14,11 @@ Result<GpuInjection> prepareGpuInjection(const GpuSetup& setup) {
     if (setup.stepEnv) {
       BERTH_ASSIGN(inputs.allocated, slurmAllocatedGpus(setup.stepEnv));
     }
+    if (!inputs.allocated && setup.slurmManagesGpus)
+      inputs.allocated = std::vector<unsigned>{};
+    if (inputs.allocated && inputs.allocated->empty() &&
+        setup.request.mode == GpuRequest::Mode::kAuto)
+      return planInjection(std::nullopt, inputs);  // no GPU for this step: nothing to look up
     std::optional<DriverInfo> driver;
     if (setup.request.mode != GpuRequest::Mode::kNone) {
       BERTH_ASSIGN(driver, discoverDriver(search));

@@ -16,6 +16,9 @@ struct GpuSetup {
   DriverSearch search;
   GpuRequest request;
   EnvLookup stepEnv;  // the step's (or the user's) environment: SLURM_*_GPUS, CUDA_MPS_*
+  // Slurm manages the node's GPUs (slurm.conf GresTypes lists gpu): a step without a GPU
+  // allocation gets none, as Slurm would let it use none.
+  bool slurmManagesGpus = false;
   std::vector<std::string> imageEnv;               // the image config's Env
   std::map<std::string, std::string> imageLabels;  // the image config's Labels
   std::filesystem::path

@@ -35,6 +35,7 @@ SlurmdDirPatterns parseSlurmConf(std::string_view text) {
   SlurmdDirPatterns patterns;
   std::optional<std::string> spoolDir;
   std::optional<std::string> tmpFs;
+  std::optional<std::string> gresTypes;
   for (const std::string& rawLine : split(text, '\n')) {
     std::string_view line = rawLine;
     if (size_t hash = line.find('#'); hash != std::string_view::npos)
@@ -51,6 +52,12 @@ SlurmdDirPatterns parseSlurmConf(std::string_view text) {
       spoolDir = std::string(value);
     else if (equalsIgnoreCase(key, "TmpFS") && !tmpFs)
       tmpFs = std::string(value);
+    else if (equalsIgnoreCase(key, "GresTypes") && !gresTypes)
+      gresTypes = std::string(value);
+  }
+  if (gresTypes) {
+    for (const std::string& type : split(*gresTypes, ','))
+      patterns.gpuGres = patterns.gpuGres || trim(type) == "gpu";
   }
   if (spoolDir)
     patterns.spoolDir = *spoolDir;

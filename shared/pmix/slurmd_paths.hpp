@@ -24,14 +24,17 @@
 
 namespace berth::pmix {
 
-// The two slurm.conf settings, still with their %n/%h patterns.
+// The slurm.conf settings a step's container needs: the two directories, still with their
+// %n/%h patterns, and whether Slurm manages GPUs (GresTypes lists gpu), in which case a step
+// Slurm gave no GPU has none (the GPU rules, docs/gpu.md).
 struct SlurmdDirPatterns {
   std::string spoolDir = "/var/spool/slurmd";  // Slurm's built-in default
   std::string tmpFs = "/tmp";                  // Slurm's built-in default
+  bool gpuGres = false;
 };
 
-// Reads SlurmdSpoolDir and TmpFS from slurm.conf text (keys are case-insensitive, `#` starts a
-// comment, the first occurrence wins as in Slurm). `Include` lines are not followed.
+// Reads SlurmdSpoolDir, TmpFS and GresTypes from slurm.conf text (keys are case-insensitive,
+// `#` starts a comment, the first occurrence wins as in Slurm). `Include` lines are not followed.
 SlurmdDirPatterns parseSlurmConf(std::string_view text);
 
 // Reads the file (the path slurmstepd uses: $SLURM_CONF, else /etc/slurm/slurm.conf).

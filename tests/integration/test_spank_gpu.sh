@@ -28,6 +28,14 @@ expect_out '^fake nvidia-smi of driver 580\.159\.04$'
 expect_out '^libcuda\.so\.580\.159\.04$'
 pass "--gres=gpu:2: both, driver files"
 
+# No GPU asked of Slurm, on a cluster where Slurm manages GPUs (GresTypes=gpu): none in the
+# container either, and no driver files.
+as_user_ok srun -N1 -n1 --container-image="$IMG" sh -c 'ls /dev; ls /usr/local/berth-nvidia 2>&1; true'
+[ -z "$(gpus)" ] || { show; fail "no --gres on a gres-managed node: /dev has [$(gpus)]"; }
+grep -q '^nvidiactl$' "$OUT" && { show; fail "no --gres: nvidiactl injected"; }
+expect_out 'No such file or directory' "no --gres: no driver files"
+pass "no GPU allocation where Slurm manages GPUs: no GPU"
+
 # --container-gpu=none: no GPU even with gres.
 as_user_ok srun -N1 -n1 --gres=gpu:1 --container-gpu=none --container-image="$IMG" ls /dev
 [ -z "$(gpus)" ] || { show; fail "--container-gpu=none: /dev has [$(gpus)]"; }

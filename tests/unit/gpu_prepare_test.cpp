@@ -50,3 +50,34 @@ TEST_CASE("prepareGpuInjection: discovery, Slurm's allocation and the CUDA probe
   CHECK(prepareGpuInjection(setup).error().message() ==
         "GPU: GPUs requested but no NVIDIA driver on this node (no kernel module version file)");
 }
+
+TEST_CASE("prepareGpuInjection: where Slurm manages GPUs, a step it gave none gets none") {
+  auto root = testing::makeFakeDriver("FAKE_CUDA=12020");
+  GpuSetup setup;
+  setup.search = DriverSearch::under(root.path());
+  setup.request = *parseGpuRequest("auto", "");
+  setup.stepEnv = envOf({});  // no SLURM_STEP_GPUS / SLURM_JOB_GPUS: no GPU allocation
+
+  // GPUs not under Slurm's control: every GPU of the node, so berth goes on to their device
+  // files (which the fake driver tree lacks: the error shows the GPUs were selected).
+  auto unmanaged = prepareGpuInjection(setup);
+  REQUIRE_FALSE(unmanaged.ok());
+  CHECK(unmanaged.error().message().find("nvidiactl` is missing") != std::string::npos);
+
+  // GresTypes=gpu: none, and the driver is not even looked for.
+  setup.slurmManagesGpus = true;
+  setup.search.versionFiles = {"/nonexistent"};
+  auto managed = prepareGpuInjection(setup);
+  REQUIRE(managed.ok());
+  CHECK_FALSE(managed->enabled);
+  // all: an error, as Slurm allocated no GPU.
+  setup.request = *parseGpuRequest("all", "");
+  CHECK_FALSE(prepareGpuInjection(setup).ok());
+  // The allocation still rules where there is one: GPU 0 is selected (and its devices sought).
+  setup.request = *parseGpuRequest("auto", "");
+  setup.search = DriverSearch::under(root.path());
+  setup.stepEnv = envOf({{"SLURM_STEP_GPUS", "0"}});
+  auto allocated = prepareGpuInjection(setup);
+  REQUIRE_FALSE(allocated.ok());
+  CHECK(allocated.error().message().find("nvidiactl` is missing") != std::string::npos);
+}

@@ -21,6 +21,15 @@ NodeName=n1 NodeHostname=n1 NodeAddr=127.0.0.1 Port=17001
 )");
   CHECK(patterns.spoolDir == "/var/tmp/berth-testbed/spool/%n");
   CHECK(patterns.tmpFs == "/var/tmp/berth-testbed/tmp/%n");
+  CHECK_FALSE(patterns.gpuGres);
+}
+
+TEST_CASE("slurm.conf: GresTypes says whether Slurm manages GPUs") {
+  CHECK_FALSE(parseSlurmConf("ClusterName=x\n").gpuGres);
+  CHECK(parseSlurmConf("GresTypes=gpu\n").gpuGres);
+  CHECK(parseSlurmConf("grestypes = mps,gpu  # both\n").gpuGres);
+  CHECK_FALSE(parseSlurmConf("GresTypes=mps,shard\n").gpuGres);
+  CHECK_FALSE(parseSlurmConf("# GresTypes=gpu\nGresTypes=gpus\n").gpuGres);
 }
 
 TEST_CASE("slurm.conf path patterns: %n, %h, %%") {
