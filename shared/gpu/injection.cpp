@@ -101,8 +101,8 @@ Result<GpuSelection> selectGpus(const std::optional<DriverInfo>& driver, const G
   } else if (allocated) {
     if (allocated->empty()) {
       if (strict)
-        return Error("GPUs requested but Slurm allocated no GPU to this step");
-      return GpuSelection{{}, "Slurm allocated no GPU to this step"};
+        return Error(fmt::format("GPUs requested but {}", kNoGpuAllocated));
+      return GpuSelection{{}, kNoGpuAllocated};
     }
     for (unsigned index : *allocated) {
       if (!contains(present, index))

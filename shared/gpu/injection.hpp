@@ -52,6 +52,9 @@ struct EnvEdit {
   Mode mode = Mode::kSet;
 };
 
+// Why a step gets no GPU when Slurm gave it none.
+inline constexpr const char* kNoGpuAllocated = "Slurm allocated no GPU to this step";
+
 struct GpuInjection {
   bool enabled = false;  // false: nothing to do (none, or auto on a node/step without GPUs)
   std::string reason;    // why, in one line (also when disabled)

@@ -17,8 +17,11 @@ Result<GpuInjection> prepareGpuInjection(const GpuSetup& setup) {
     if (!inputs.allocated && setup.slurmManagesGpus)
       inputs.allocated = std::vector<unsigned>{};
     if (inputs.allocated && inputs.allocated->empty() &&
-        setup.request.mode == GpuRequest::Mode::kAuto)
-      return planInjection(std::nullopt, inputs);  // no GPU for this step: nothing to look up
+        setup.request.mode == GpuRequest::Mode::kAuto) {
+      GpuInjection none;  // no GPU for this step: no driver to look up
+      none.reason = kNoGpuAllocated;
+      return none;
+    }
     std::optional<DriverInfo> driver;
     if (setup.request.mode != GpuRequest::Mode::kNone) {
       BERTH_ASSIGN(driver, discoverDriver(search));

@@ -70,6 +70,7 @@ TEST_CASE("prepareGpuInjection: where Slurm manages GPUs, a step it gave none ge
   auto managed = prepareGpuInjection(setup);
   REQUIRE(managed.ok());
   CHECK_FALSE(managed->enabled);
+  CHECK(managed->reason == "Slurm allocated no GPU to this step");
   // all: an error, as Slurm allocated no GPU.
   setup.request = *parseGpuRequest("all", "");
   CHECK_FALSE(prepareGpuInjection(setup).ok());
