@@ -141,7 +141,10 @@ Result<PullResult> pullRegistry(std::string_view text, ImageCache& cache,
     observer.resolved(resolved);
   std::string reference = ref.toString();
   auto produce = [&](const fs::path& out) -> Result<ConvertStats> {
-    BERTH_ASSIGN(std::string config, client.fetchBlobToString(resolved.reference, resolved.config));
+    std::string config = resolved.configJson;  // read by resolve() for single-platform images
+    if (config.empty()) {
+      BERTH_ASSIGN(config, client.fetchBlobToString(resolved.reference, resolved.config));
+    }
     std::vector<Descriptor> topFirst(resolved.layers.rbegin(), resolved.layers.rend());
     BackgroundDownloads downloads(client, resolved.reference, std::move(topFirst), cache.blobDir(),
                                   observer.download, options.registry.parallelDownloads);

@@ -144,8 +144,8 @@ Result<ResolvedImage> RegistryClient::resolve(const ImageReference& ref, std::st
     out.reference.digest = out.manifestDigest;
     if (out.platform.empty() && withConfig) {
       // A single-platform image: its config says which platform it is for.
-      BERTH_ASSIGN(std::string configJson, fetchBlobToString(ref, out.config));
-      BERTH_ASSIGN(ImageConfig config, parseImageConfig(configJson));
+      BERTH_ASSIGN(out.configJson, fetchBlobToString(ref, out.config));
+      BERTH_ASSIGN(ImageConfig config, parseImageConfig(out.configJson));
       out.platform = platformString(config);
       auto actual = parsePlatform(out.platform);
       if (actual.ok() && platformMatchScore(*actual, wanted) == 0) {

@@ -33,6 +33,9 @@ struct ResolvedImage {
   std::string manifest;  // the platform manifest as served (its sha256 is manifestDigest)
   Descriptor config;
   std::vector<Descriptor> layers;  // bottom-up, as in the manifest
+  // The config blob, digest-verified, when resolving had to read it (a single-platform image
+  // tells its platform only there); empty otherwise. A pull uses it instead of fetching again.
+  std::string configJson;
 };
 
 struct RegistryOptions {

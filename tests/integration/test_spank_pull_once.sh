@@ -32,6 +32,10 @@ for layer in ${layers//,/ }; do
   n=$(count_gets "$layer")
   [ "$n" = 1 ] || { grep -E 'GET /v2/' <<<"$new_lines" >&2; fail "layer $layer fetched $n times for a 2-node step (expected once)"; }
 done
+# The config blob once too: resolving reads it (the platform of a single-platform image) and the
+# conversion reuses it.
+n=$(count_gets "$config")
+[ "$n" = 1 ] || { grep -E 'GET /v2/' <<<"$new_lines" >&2; fail "config $config fetched $n times (expected once)"; }
 # Only one node asked the registry for the pinned manifest: the other waited for its pull.
 digest=$(grep -oE '"GET /v2/layered/manifests/sha256:[0-9a-f]{64} ' <<<"$new_lines" | sort | uniq -c)
 [ "$(wc -l <<<"$digest")" = 1 ] && [ "$(awk '{print $1}' <<<"$digest")" = 1 ] ||
