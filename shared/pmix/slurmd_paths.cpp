@@ -1,11 +1,13 @@
 #include "shared/pmix/slurmd_paths.hpp"
 
+#include <glob.h>
 #include <strings.h>
 
 #include <fstream>
 #include <optional>
 #include <sstream>
 #include <system_error>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -66,13 +68,62 @@ SlurmdDirPatterns parseSlurmConf(std::string_view text) {
   return patterns;
 }
 
-Result<SlurmdDirPatterns> readSlurmConf(const std::filesystem::path& path) {
+namespace {
+
+constexpr int kMaxIncludeDepth = 8;
+
+Result<std::string> readText(const std::filesystem::path& path) {
   std::ifstream file(path);
   if (!file)
     return errnoError(fmt::format("read {}", path.string()));
   std::ostringstream text;
   text << file.rdbuf();
-  return parseSlurmConf(text.str());
+  return text.str();
+}
+
+// The files an `Include PATTERN` line names (relative to slurm.conf's directory, wildcards as
+// glob(3) expands them, sorted); none when nothing matches.
+std::vector<std::filesystem::path> includedFiles(std::string_view pattern,
+                                                 const std::filesystem::path& baseDir) {
+  std::filesystem::path path(pattern);
+  if (path.is_relative())
+    path = baseDir / path;
+  glob_t matches{};
+  std::vector<std::filesystem::path> files;
+  if (::glob(path.c_str(), 0, nullptr, &matches) == 0) {
+    for (size_t i = 0; i < matches.gl_pathc; ++i)
+      files.emplace_back(matches.gl_pathv[i]);
+  }
+  ::globfree(&matches);
+  return files;
+}
+
+// slurm.conf with its `Include` lines replaced by the files they name, as Slurm reads it.
+// Included files that cannot be read are left out (the settings keep Slurm's defaults).
+std::string expandIncludes(const std::string& text, const std::filesystem::path& baseDir,
+                           int depth) {
+  std::string out;
+  for (const std::string& rawLine : split(text, '\n')) {
+    std::string_view line = trim(std::string_view(rawLine).substr(0, rawLine.find('#')));
+    size_t blank = line.find_first_of(" \t");
+    if (depth < kMaxIncludeDepth && blank != std::string_view::npos &&
+        equalsIgnoreCase(line.substr(0, blank), "Include")) {
+      for (const auto& file : includedFiles(trim(line.substr(blank)), baseDir)) {
+        if (auto included = readText(file); included.ok())
+          out += expandIncludes(*included, baseDir, depth + 1) + "\n";
+      }
+      continue;
+    }
+    out += rawLine + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<SlurmdDirPatterns> readSlurmConf(const std::filesystem::path& path) {
+  BERTH_ASSIGN(std::string text, readText(path));
+  return parseSlurmConf(expandIncludes(text, path.parent_path(), 0));
 }
 
 std::string expandNodePattern(std::string_view pattern, std::string_view nodeName,

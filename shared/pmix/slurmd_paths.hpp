@@ -34,10 +34,13 @@ struct SlurmdDirPatterns {
 };
 
 // Reads SlurmdSpoolDir, TmpFS and GresTypes from slurm.conf text (keys are case-insensitive,
-// `#` starts a comment, the first occurrence wins as in Slurm). `Include` lines are not followed.
+// `#` starts a comment, the first occurrence wins as in Slurm). `Include` lines are ignored
+// here; readSlurmConf() follows them.
 SlurmdDirPatterns parseSlurmConf(std::string_view text);
 
-// Reads the file (the path slurmstepd uses: $SLURM_CONF, else /etc/slurm/slurm.conf).
+// Reads the file (the path slurmstepd uses: $SLURM_CONF, else /etc/slurm/slurm.conf), with the
+// files its `Include` lines name in their place (relative to its directory, wildcards allowed,
+// nested up to 8 deep). Configless Slurm (slurmd fetching the configuration) is not covered.
 Result<SlurmdDirPatterns> readSlurmConf(const std::filesystem::path& path);
 
 // Expands %n (node name), %h (host name) and %% in a slurm.conf path pattern.

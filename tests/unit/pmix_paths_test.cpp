@@ -74,3 +74,26 @@ TEST_CASE("slurm.conf: reading a file") {
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.error().message().find("absent: No such file or directory") != std::string::npos);
 }
+
+TEST_CASE("slurm.conf: Include lines, relative, with wildcards, nested, in place") {
+  auto dir = berth::TempDir::create(std::filesystem::temp_directory_path(), "berth-slurmconf");
+  REQUIRE(dir.ok());
+  const auto& root = dir->path();
+  std::filesystem::create_directories(root / "conf.d");
+  std::ofstream(root / "slurm.conf") << "ClusterName=x\n"
+                                        "include paths.conf   # relative to slurm.conf\n"
+                                        "TmpFS=/ignored/second\n"
+                                        "Include conf.d/*.conf\n"
+                                        "Include missing.conf\n";
+  std::ofstream(root / "paths.conf") << "TmpFS=/scratch/%n\nInclude nested.conf\n";
+  std::ofstream(root / "nested.conf") << "SlurmdSpoolDir=/spool/%n\n";
+  std::ofstream(root / "conf.d" / "gres.conf") << "GresTypes=gpu\n";
+  auto patterns = readSlurmConf(root / "slurm.conf");
+  REQUIRE(patterns.ok());
+  CHECK(patterns->tmpFs == "/scratch/%n");  // the included line came first
+  CHECK(patterns->spoolDir == "/spool/%n");
+  CHECK(patterns->gpuGres);
+  // Without following them, none of it is seen.
+  CHECK_FALSE(parseSlurmConf("Include paths.conf\n").gpuGres);
+  CHECK(parseSlurmConf("Include paths.conf\n").tmpFs == "/tmp");
+}
