@@ -46,11 +46,8 @@ std::string readSmallFile(const std::filesystem::path& path) {
 // Runs `body` in a forked child; its error message comes back through a pipe.
 template <typename Body>
 Status runInChild(std::string_view what, Body&& body) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0)
-    return errnoError("pipe");
-  UniqueFd readEnd(fds[0]);
-  UniqueFd writeEnd(fds[1]);
+  BERTH_ASSIGN(auto pipe, sys::makePipe());
+  auto [readEnd, writeEnd] = std::move(pipe);
   pid_t pid = ::fork();
   if (pid < 0)
     return errnoError(fmt::format("{}: fork", what));

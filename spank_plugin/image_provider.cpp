@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <system_error>
 
 #include <fmt/format.h>
 
@@ -155,11 +154,8 @@ void addImageProvider(Backend& backend, const config::SiteConfig& site, const Lo
   backend.isCached = [site](std::string_view, const std::optional<std::string>& digest) {
     if (!digest)
       return true;  // nothing to say
-    auto stem = image::digestFileStem(*digest);
-    if (!stem.ok())
-      return true;
-    std::error_code ignored;
-    return std::filesystem::exists(site.imageCache / "images" / (*stem + ".sqsh"), ignored);
+    auto present = image::ImageCache::attach(site.imageCache).findImageFile(*digest);
+    return !present.ok() || present->has_value();  // an error: nothing to say either
   };
   backend.ensureImage = [site, log](const ImageRequest& request) {
     return ensureImage(site, log, request);

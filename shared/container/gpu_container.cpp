@@ -1,7 +1,5 @@
 #include "shared/container/gpu_container.hpp"
 
-#include <fmt/format.h>
-
 #include "shared/container/gpu_mounts.hpp"
 #include "shared/sys/mount.hpp"
 
@@ -24,8 +22,9 @@ Result<ContainerGpu> addGpuToPlan(MountPlan& plan, gpu::GpuSetup setup) {
   setup.imageRoot.clear();
   setup.imageEnv.clear();
   setup.imageLabels.clear();
-  ContainerGpu gpu{std::move(setup), {}};
-  BERTH_ASSIGN(gpu.injection, gpu::prepareGpuInjection(gpu.setup));
+  ContainerGpu gpu{std::move(setup), {}, {}};
+  BERTH_ASSIGN(gpu.driver, gpu::discoverDriverFor(gpu.setup));
+  BERTH_ASSIGN(gpu.injection, gpu::prepareGpuInjection(gpu.setup, gpu.driver));
   if (!gpu.injection.enabled)
     return gpu;
   BERTH_ASSIGN(auto hostDev, listHostDev());
@@ -46,11 +45,7 @@ Result<std::vector<gpu::EnvEdit>> checkGpu(const ContainerGpu& gpu,
   setup.imageRoot = sys::fdPath(container.rootDirectory());
   setup.imageEnv = env;
   setup.imageLabels = imageLabels;
-  BERTH_ASSIGN(gpu::GpuInjection checked, gpu::prepareGpuInjection(setup));
-  if (checked.gpus != gpu.injection.gpus)
-    return Error(fmt::format("GPU: the GPUs changed while the container was set up ({} -> {})",
-                             gpu::formatIndexList(gpu.injection.gpus),
-                             gpu::formatIndexList(checked.gpus)));
+  BERTH_ASSIGN(gpu::GpuInjection checked, gpu::prepareGpuInjection(setup, gpu.driver));
   return checked.env;
 }
 

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,8 +25,9 @@
 namespace berth::container {
 
 struct ContainerGpu {
-  gpu::GpuSetup setup;          // without the image (phase 1)
-  gpu::GpuInjection injection;  // what was added to the plan; disabled: nothing to do
+  gpu::GpuSetup setup;                    // without the image (phase 1)
+  std::optional<gpu::DriverInfo> driver;  // discovered once, in phase 1
+  gpu::GpuInjection injection;            // what was added to the plan; disabled: nothing to do
 };
 
 // Where to look for the driver: the host's defaults, or everything under `driverRoot` (tests:
@@ -34,14 +36,14 @@ struct ContainerGpu {
 gpu::DriverSearch driverSearchFor(const std::filesystem::path& driverRoot,
                                   const std::vector<std::filesystem::path>& libraryDirs);
 
-// Phase 1: prepareGpuInjection(setup) (no image yet) and its mounts added to `plan` (see
-// gpu_mounts.hpp; the host's /dev is listed here).
+// Phase 1: the driver discovered and the GPUs planned (no image yet), their mounts added to
+// `plan` (see gpu_mounts.hpp; the host's /dev is listed here).
 [[nodiscard]] Result<ContainerGpu> addGpuToPlan(MountPlan& plan, gpu::GpuSetup setup);
 
 // Phase 2: the CUDA check with the image mounted in `container`, against `env` (the command's
 // environment, or the image's Env plus what the user passes: NVIDIA_REQUIRE_CUDA, CUDA_VERSION,
-// NVIDIA_DISABLE_REQUIRE) and the image's labels. It must select the GPUs that were bound in
-// phase 1. Returns the variables to apply to each command's environment (applyGpuEnvironment;
+// NVIDIA_DISABLE_REQUIRE) and the image's labels, with phase 1's driver (so the same GPUs as
+// were bound). Returns the variables to apply to each command's environment (applyGpuEnvironment;
 // the plugin: once per step, applied per task). Nothing when GPUs are disabled.
 [[nodiscard]] Result<std::vector<gpu::EnvEdit>> checkGpu(
     const ContainerGpu& gpu, const PreparedContainer& container,

@@ -1,6 +1,5 @@
 #include "shared/container/launch.hpp"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -86,11 +85,8 @@ Result<pid_t> spawnInContainer(const PreparedContainer& container, const sys::Id
                                const LaunchSpec& spec) {
   if (spec.argv.empty())
     return Error("no command to run");
-  int pipeFds[2];
-  if (::pipe2(pipeFds, O_CLOEXEC) != 0)
-    return errnoError("pipe");
-  UniqueFd readEnd(pipeFds[0]);
-  UniqueFd writeEnd(pipeFds[1]);
+  BERTH_ASSIGN(auto pipe, sys::makePipe());
+  auto [readEnd, writeEnd] = std::move(pipe);
   pid_t pid = ::fork();
   if (pid < 0)
     return errnoError("fork");

@@ -17,6 +17,7 @@
 
 #include "shared/core/strings.hpp"
 #include "shared/core/unique_fd.hpp"
+#include "shared/sys/process.hpp"
 
 namespace berth::gpu {
 namespace {
@@ -92,11 +93,8 @@ constexpr std::string_view kCudartDirs[] = {
 Result<CudaVersion> probeDriverCudaVersion(const std::string& libcudaPath,
                                            std::chrono::milliseconds timeout) {
   auto probe = [&]() -> Result<CudaVersion> {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0)
-      return errnoError("pipe");
-    UniqueFd readEnd(fds[0]);
-    UniqueFd writeEnd(fds[1]);
+    BERTH_ASSIGN(auto pipe, sys::makePipe());
+    auto [readEnd, writeEnd] = std::move(pipe);
     pid_t pid = ::fork();
     if (pid < 0)
       return errnoError("fork");

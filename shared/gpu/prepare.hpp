@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,8 +26,18 @@ struct GpuSetup {
       imageRoot;  // the mounted image, for libcudart and compat libs; may be empty
 };
 
-// Returns a disabled plan when nothing is to be injected; the child-process CUDA probe runs
-// only when the image states a CUDA version and GPUs are injected.
+// The driver the setup needs: nothing (without an error) when it cannot inject any GPU (none;
+// auto for a step Slurm gave no GPU) or the node has no NVIDIA driver.
+Result<std::optional<DriverInfo>> discoverDriverFor(const GpuSetup& setup);
+
+// The plan with `driver` from discoverDriverFor(setup): a disabled plan when nothing is to be
+// injected; the child-process CUDA probe runs only when the image states a CUDA version and
+// GPUs are injected. Callers that plan twice (before and after mounting the image) discover
+// once.
+Result<GpuInjection> prepareGpuInjection(const GpuSetup& setup,
+                                         const std::optional<DriverInfo>& driver);
+
+// discoverDriverFor() and prepareGpuInjection() in one.
 Result<GpuInjection> prepareGpuInjection(const GpuSetup& setup);
 
 }  // namespace berth::gpu

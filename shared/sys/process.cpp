@@ -1,5 +1,6 @@
 #include "shared/sys/process.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -29,6 +30,13 @@ Result<int> waitForProcess(pid_t pid) {
       return errnoError("wait for child process");
   }
   return status;
+}
+
+Result<std::pair<UniqueFd, UniqueFd>> makePipe() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    return errnoError("pipe");
+  return std::pair{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
 Result<std::pair<UniqueFd, UniqueFd>> makeSocketPair() {

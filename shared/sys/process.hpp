@@ -20,6 +20,9 @@ int exitCodeFromWaitStatus(int status);
 // waitpid that retries on EINTR; returns the raw wait status.
 [[nodiscard]] Result<int> waitForProcess(pid_t pid);
 
+// A pipe (close-on-exec), read end first: how a forked child reports an error or a result.
+[[nodiscard]] Result<std::pair<UniqueFd, UniqueFd>> makePipe();
+
 // A SOCK_SEQPACKET pair (close-on-exec): message boundaries survive, fds travel with them.
 [[nodiscard]] Result<std::pair<UniqueFd, UniqueFd>> makeSocketPair();
 
