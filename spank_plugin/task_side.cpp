@@ -94,10 +94,16 @@ Status prepareTaskEnvironment(const StepState& state, const Environment& taskEnv
                               const std::vector<std::string>& argv) {
   if (!state.container)
     return okStatus();
+  // A --container-workdir that exists but is out of the user's reach: say so (stat fails with
+  // EACCES below a directory the user cannot search), not "no such directory".
+  struct stat st {};
+  if (state.workdir && ::stat(state.workdir->c_str(), &st) != 0 && errno != ENOENT)
+    return errnoError(fmt::format("--container-workdir={}", *state.workdir));
   BERTH_ASSIGN(std::string workdir, chooseWorkdir(state.workdir, state.launchDir,
                                                   state.container->config.workingDir, isDirectory));
   if (::chdir(workdir.c_str()) != 0)
-    return errnoError(fmt::format("chdir to {} in the container", workdir));
+    return errnoError(state.workdir ? fmt::format("--container-workdir={}", workdir)
+                                    : fmt::format("chdir to {} in the container", workdir));
   std::vector<std::string> host = taskEnv.all();
   EnvironmentChanges changes =
       taskEnvironmentChanges(host, state.container->config.env, state.keepFromHost);

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "shared/container/executor.hpp"
+#include "shared/container/image_files.hpp"
 #include "shared/image/metadata.hpp"
 #include "shared/sys/mount.hpp"
 #include "shared/sys/process.hpp"
@@ -21,6 +22,7 @@ namespace {
 
 constexpr char kOk = 'O';
 constexpr char kFailed = 'E';
+static_assert(kMaxImageConfigBytes < sys::kMaxMessageBytes, "the config must fit in a message");
 
 // The helper's work; runs in the forked child. Returns what to send to the parent.
 Status buildInHelper(const MountPlan& plan, const sys::Identity& user, int socket,
@@ -38,16 +40,18 @@ Status buildInHelper(const MountPlan& plan, const sys::Identity& user, int socke
   BERTH_ASSIGN(server, executeMountPlan(plan, user));
   std::string config;
   UniqueFd root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (auto content = sys::readFileInRoot(root.get(), image::kConfigFile); content.ok())
-    config = std::move(content).value();
-  else if (content.error().errnum() != ENOENT)
-    return std::move(content).error();
   if (!root)
     return errnoError("open container root");
+  if (auto content = sys::readFileInRoot(root.get(), image::kConfigFile, kMaxImageConfigBytes);
+      content.ok())
+    config = std::move(content).value();
+  else if (content.error().errnum() != ENOENT)
+    return std::move(content).error().withContext("the image's config");
   std::vector<int> fds{mountNs.get(), root.get()};
   if (userNs)
     fds.push_back(userNs.get());
-  return sys::sendMessage(socket, std::string(1, kOk) + config, fds);
+  return sys::sendMessage(socket, std::string(1, kOk) + config, fds)
+      .withContext("pass the container to berth");
 }
 
 [[noreturn]] void runHelper(const MountPlan& plan, const sys::Identity& user, int socket) {
@@ -127,7 +131,8 @@ Result<PreparedContainer> prepareContainerNamespace(const MountPlan& plan,
   prepared.keeper_ = pid;
   prepared.keeperSocket_ = std::move(parentEnd);
   sys::Message message;
-  BERTH_TRY(sys::receiveMessage(prepared.keeperSocket_.get(), message));
+  BERTH_TRY(sys::receiveMessage(prepared.keeperSocket_.get(), message)
+                .withContext("receive the container from its helper"));
   const std::string& data = message.data;
   if (data.empty())
     return Error("the container helper died");  // `prepared` reaps the helper

@@ -7,13 +7,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <linux/openat2.h>
-#include <sys/syscall.h>
-
-#include <algorithm>
-
 #include <fmt/format.h>
 
+#include "shared/container/image_files.hpp"
+#include "shared/container/mount_point.hpp"
 #include "shared/container/passwd.hpp"
 #include "shared/container/squashfs_server.hpp"
 #include "shared/sys/loop_device.hpp"
@@ -96,87 +93,21 @@ Result<OpenedSource> openSource(const MountOp& op, const sys::Identity& user) {
   return source;
 }
 
-// The common case of mountPoint(): only the last component of `target` is missing and its
-// parent is open as `parentFd` (resolved inside the root). Creates it there and opens it as
-// openOrCreateInRoot() would, without walking the path from the root again (about 120 mount
-// points per GPU container: a few syscalls each add up).
-Result<UniqueFd> createInParent(int rootFd, int parentFd, const std::string& target,
-                                sys::NodeKind kind) {
-  std::string name = fs::path(target).filename().string();
-  if (name.empty() || name == "." || name == "..")
-    return sys::openOrCreateInRoot(rootFd, target, kind);
-  if (kind == sys::NodeKind::kFile) {
-    // O_EXCL: a dangling symlink planted in the image is never followed.
-    int fd = ::openat(parentFd, name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
-                      0644);
-    if (fd < 0)
-      return errnoError(fmt::format("create `{}` in the image", target));
-    ::close(fd);
-  } else if (::mkdirat(parentFd, name.c_str(), 0755) != 0 && errno != EEXIST) {
-    return errnoError(fmt::format("create directory `{}` in the image", target));
+// What the mount point of `op` is: a directory or a file (none: the op makes no mount point).
+std::optional<sys::NodeKind> mountPointKind(const MountOp& op, const OpenedSource& source) {
+  switch (op.kind) {
+    case MountOpKind::kBind:
+      if (!source.present)
+        return std::nullopt;
+      return source.isDirectory ? sys::NodeKind::kDirectory : sys::NodeKind::kFile;
+    case MountOpKind::kPasswd:
+    case MountOpKind::kGroup:
+      return sys::NodeKind::kFile;
+    case MountOpKind::kTmpfs:
+    case MountOpKind::kSymlink:
+      break;
   }
-  return sys::openInRoot(rootFd, target, O_PATH);
-}
-
-// Devices of the file systems where mount points may be created: the root's overlay and the
-// tmpfs mounts the plan made (never a host directory bound earlier, such as /tmp).
-using CreatableDevices = std::vector<dev_t>;
-
-// The mount point for `op` inside the root, created when missing and allowed.
-// An empty fd: skip this mount (unprivileged mode, a system mount point the user namespace
-// cannot create because the image's directories belong to an unmapped root).
-Result<UniqueFd> mountPoint(int rootFd, const CreatableDevices& creatable, const MountOp& op,
-                            sys::NodeKind kind, const MountPlan& plan) {
-  bool writable = plan.writable;
-  if (op.missing == MissingTarget::kCreateIfWritable) {
-    // A destination reached through a symlink that climbs out of the image or is absolute:
-    // refuse rather than silently land somewhere else than the user wrote.
-    struct open_how how {};
-    how.flags = O_PATH | O_CLOEXEC;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-    std::string relative = op.target.substr(op.target.find_first_not_of('/'));
-    int fd = static_cast<int>(::syscall(SYS_openat2, rootFd, relative.c_str(), &how, sizeof how));
-    if (fd >= 0)
-      ::close(fd);
-    else if (errno == EXDEV)
-      return Error(
-          fmt::format("{}: destination `{}` goes through a symlink leading out of the image",
-                      op.origin, op.target));
-  }
-  auto existing = sys::openInRoot(rootFd, op.target, O_PATH);
-  if (existing.ok())
-    return existing;
-  if (existing.error().errnum() != ENOENT)
-    return std::move(existing).error().withContext(op.origin);
-  if (op.missing == MissingTarget::kCreateIfWritable && !writable)
-    return Error(fmt::format(
-        "{}: destination `{}` does not exist in the read-only image (create it in the image, "
-        "or use --writable-tmpfs)",
-        op.origin, op.target));
-  // Create only inside the image's overlay or a tmpfs of the plan, never on a host directory
-  // bound earlier (/tmp): check the file system of the deepest existing ancestor first.
-  fs::path ancestor = fs::path(op.target).parent_path();
-  Result<UniqueFd> ancestorFd = sys::openInRoot(rootFd, ancestor.string(), O_PATH);
-  while (!ancestorFd.ok() && ancestorFd.error().errnum() == ENOENT && ancestor != "/") {
-    ancestor = ancestor.parent_path();
-    ancestorFd = sys::openInRoot(rootFd, ancestor.string(), O_PATH);
-  }
-  if (!ancestorFd.ok())
-    return std::move(ancestorFd).error().withContext(op.origin);
-  struct stat st {};
-  if (::fstat(ancestorFd->get(), &st) != 0)
-    return errnoError(fmt::format("{}: stat `{}`", op.origin, ancestor.string()));
-  if (std::find(creatable.begin(), creatable.end(), st.st_dev) == creatable.end())
-    return Error(
-        fmt::format("{}: destination `{}` does not exist, and `{}` is not part of the image",
-                    op.origin, op.target, ancestor.string()));
-  Result<UniqueFd> created = ancestor == fs::path(op.target).parent_path()
-                                 ? createInParent(rootFd, ancestorFd->get(), op.target, kind)
-                                 : sys::openOrCreateInRoot(rootFd, op.target, kind);
-  if (!created.ok() && plan.unprivileged && op.missing == MissingTarget::kCreate &&
-      (created.error().errnum() == EACCES || created.error().errnum() == EPERM))
-    return UniqueFd();
-  return std::move(created).withContext(op.origin);
+  return std::nullopt;
 }
 
 struct Staging {
@@ -261,8 +192,9 @@ Status writeGenerated(const fs::path& path, const std::string& content) {
 }
 
 // The content of a generated passwd or group file.
-Result<std::string> generatedContent(const MountOp& op, int rootFd, const sys::Identity& user) {
-  auto image = sys::readFileInRoot(rootFd, op.target);
+Result<std::string> generatedContent(const MountOp& op, int rootFd, const std::string& path,
+                                     const sys::Identity& user) {
+  auto image = sys::readFileInRoot(rootFd, path);
   std::string content = image.ok() ? std::move(image).value() : std::string();
   if (op.kind == MountOpKind::kGroup)
     return mergeGroup(content, user);
@@ -287,6 +219,8 @@ Result<sys::ChildProcess> executeMountPlan(const MountPlan& plan, const sys::Ide
   if (plan.image.kind == ImageKind::kDirectory) {
     // A sandbox directory is used through a read-only clone of it, taken now (see OpenedSource).
     BERTH_ASSIGN(imageFd, sys::cloneTree(imageFd.get(), true, {.readOnly = true}));
+  } else {
+    BERTH_TRY(checkSquashfsImage(imageFd.get(), plan.image.path));
   }
   std::vector<OpenedSource> sources(plan.ops.size());
   for (size_t i = 0; i < plan.ops.size(); ++i)
@@ -314,6 +248,15 @@ Result<sys::ChildProcess> executeMountPlan(const MountPlan& plan, const sys::Ide
     }
   }
   BERTH_TRY(mountImage(plan, staging, imageFd.get(), mounts, server).withContext("mount image"));
+  if (plan.unprivileged) {
+    UniqueFd lowerFd(::open(staging.lower().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!lowerFd)
+      return errnoError("open the mounted image");
+    std::vector<std::optional<sys::NodeKind>> kinds(plan.ops.size());
+    for (size_t i = 0; i < plan.ops.size(); ++i)
+      kinds[i] = mountPointKind(plan.ops[i], sources[i]);
+    BERTH_TRY(makeLinkTargetsInUpper(plan, lowerFd.get(), staging.upper(), kinds));
+  }
   fs::path upper = staging.upper();
   fs::path work = staging.work();
   if (plan.persistentLayer) {
@@ -344,25 +287,25 @@ Result<sys::ChildProcess> executeMountPlan(const MountPlan& plan, const sys::Ide
       case MountOpKind::kBind: {
         if (!sources[i].present)
           continue;
-        auto kind = sources[i].isDirectory ? sys::NodeKind::kDirectory : sys::NodeKind::kFile;
-        BERTH_ASSIGN(UniqueFd target, mountPoint(rootFd.get(), creatable, op, kind, plan));
-        if (!target)
+        BERTH_ASSIGN(MountPoint target, mountPoint(rootFd.get(), creatable, op,
+                                                   *mountPointKind(op, sources[i]), plan));
+        if (!target.fd)
           continue;
-        BERTH_TRY(sys::attachMount(sources[i].tree.get(), target.get()).withContext(op.origin));
-        mounts.push(staging.root() / op.target.substr(1));
+        BERTH_TRY(sys::attachMount(sources[i].tree.get(), target.fd.get()).withContext(op.origin));
+        mounts.push(staging.root() / target.path.substr(1));
         break;
       }
       case MountOpKind::kTmpfs: {
-        BERTH_ASSIGN(UniqueFd target,
+        BERTH_ASSIGN(MountPoint target,
                      mountPoint(rootFd.get(), creatable, op, sys::NodeKind::kDirectory, plan));
-        if (!target)
+        if (!target.fd)
           continue;
-        BERTH_TRY(sys::mountFilesystem("tmpfs", sys::fdPath(target.get()), "tmpfs",
+        BERTH_TRY(sys::mountFilesystem("tmpfs", sys::fdPath(target.fd.get()), "tmpfs",
                                        MS_NOSUID | MS_NODEV, op.data)
                       .withContext(op.origin));
-        mounts.push(staging.root() / op.target.substr(1));
+        mounts.push(staging.root() / target.path.substr(1));
         struct stat st {};
-        BERTH_ASSIGN(UniqueFd mounted, sys::openInRoot(rootFd.get(), op.target, O_PATH));
+        BERTH_ASSIGN(UniqueFd mounted, sys::openInRoot(rootFd.get(), target.path, O_PATH));
         if (::fstat(mounted.get(), &st) == 0)
           creatable.push_back(st.st_dev);
         break;
@@ -379,19 +322,20 @@ Result<sys::ChildProcess> executeMountPlan(const MountPlan& plan, const sys::Ide
       }
       case MountOpKind::kPasswd:
       case MountOpKind::kGroup: {
-        BERTH_ASSIGN(std::string content, generatedContent(op, rootFd.get(), user));
+        // The mount point first: it says where a symlinked /etc/passwd really is.
+        BERTH_ASSIGN(MountPoint target,
+                     mountPoint(rootFd.get(), creatable, op, sys::NodeKind::kFile, plan));
+        if (!target.fd)
+          continue;
+        BERTH_ASSIGN(std::string content, generatedContent(op, rootFd.get(), target.path, user));
         fs::path file = staging.files() / fs::path(op.target).filename();
         BERTH_TRY(writeGenerated(file, content));
         UniqueFd source(::open(file.c_str(), O_PATH | O_CLOEXEC));
         if (!source)
           return errnoError(fmt::format("open `{}`", file.string()));
-        BERTH_ASSIGN(UniqueFd target,
-                     mountPoint(rootFd.get(), creatable, op, sys::NodeKind::kFile, plan));
-        if (!target)
-          continue;
         BERTH_ASSIGN(UniqueFd tree, sys::cloneTree(source.get(), false, {.readOnly = true}));
-        BERTH_TRY(sys::attachMount(tree.get(), target.get()).withContext(op.origin));
-        mounts.push(staging.root() / op.target.substr(1));
+        BERTH_TRY(sys::attachMount(tree.get(), target.fd.get()).withContext(op.origin));
+        mounts.push(staging.root() / target.path.substr(1));
         break;
       }
     }

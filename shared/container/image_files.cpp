@@ -1,7 +1,9 @@
 #include "shared/container/image_files.hpp"
 
+#include <endian.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <memory>
 
@@ -29,6 +31,8 @@ struct SqfsFree {
   void operator()(void* pointer) const { sqfs_free(pointer); }
 };
 
+constexpr std::string_view kNotSquashfs = "not a squashfs image (corrupt or truncated)";
+
 Result<std::optional<std::string>> readSquashfsFile(const std::string& image, std::string_view path,
                                                     size_t limit) {
   auto fail = [&](std::string_view what, int code) {
@@ -40,7 +44,7 @@ Result<std::optional<std::string>> readSquashfsFile(const std::string& image, st
     return errnoError(fmt::format("open image `{}`", image));
   sqfs_super_t super;
   if (int rc = sqfs_super_read(&super, file.get()); rc != 0)
-    return fail("corrupt or not a squashfs image", rc);
+    return fail(kNotSquashfs, rc);
   sqfs_compressor_config_t config;
   if (int rc =
           sqfs_compressor_config_init(&config, static_cast<SQFS_COMPRESSOR>(super.compression_id),
@@ -83,6 +87,28 @@ Result<std::optional<std::string>> readSquashfsFile(const std::string& image, st
 }
 
 }  // namespace
+
+Status checkSquashfsImage(int imageFd, const std::filesystem::path& path) {
+  sqfs_super_t super{};
+  struct stat st {};
+  if (::fstat(imageFd, &st) != 0)
+    return errnoError(fmt::format("stat image `{}`", path.string()));
+  ssize_t n = ::pread(imageFd, &super, sizeof super, 0);
+  if (n < 0)
+    return errnoError(fmt::format("read image `{}`", path.string()));
+  uint64_t used = le64toh(super.bytes_used);
+  bool valid = static_cast<size_t>(n) == sizeof super && le32toh(super.magic) == SQFS_MAGIC &&
+               le16toh(super.version_major) == SQFS_VERSION_MAJOR &&
+               le16toh(super.version_minor) == SQFS_VERSION_MINOR && used >= sizeof super &&
+               used <= static_cast<uint64_t>(st.st_size);
+  // Every table the kernel reads at mount time starts inside the used bytes.
+  for (uint64_t start :
+       {super.id_table_start, super.inode_table_start, super.directory_table_start})
+    valid = valid && le64toh(start) < used;
+  if (!valid)
+    return Error(fmt::format("`{}` is {}", path.string(), kNotSquashfs));
+  return okStatus();
+}
 
 Result<std::optional<std::string>> readImageFile(const ImageLocation& image, std::string_view path,
                                                  size_t limit) {

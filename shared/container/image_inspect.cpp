@@ -16,7 +16,7 @@ Result<InspectReport> inspectImage(const ImageLocation& image) {
     std::error_code ec;
     report.sizeBytes = std::filesystem::file_size(image.path, ec);
   }
-  BERTH_ASSIGN(auto config, readImageFile(image, image::kConfigFile));
+  BERTH_ASSIGN(auto config, readImageFile(image, image::kConfigFile, kMaxImageConfigBytes));
   if (config) {
     auto parsed = image::parseImageConfig(*config);
     if (!parsed.ok())

@@ -3,10 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <cstring>
-
 #include <fmt/format.h>
 
+#include "shared/container/image_files.hpp"
 #include "shared/core/unique_fd.hpp"
 
 namespace berth::container {
@@ -25,11 +24,7 @@ Status checkSquashfsFile(const std::filesystem::path& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd)
     return errnoError(fmt::format("open image `{}`", path.string()));
-  char magic[4] = {};
-  if (::pread(fd.get(), magic, sizeof magic, 0) != sizeof magic ||
-      std::memcmp(magic, "hsqs", 4) != 0)
-    return Error(fmt::format("`{}` is not a squashfs image", path.string()));
-  return okStatus();
+  return checkSquashfsImage(fd.get(), path);
 }
 
 Result<ImageLocation> locateImage(std::string_view argument, bool sandbox,

@@ -25,7 +25,7 @@ using ImageResolver = std::function<Result<std::filesystem::path>(std::string_vi
 [[nodiscard]] Result<ImageLocation> locateImage(std::string_view argument, bool sandbox,
                                                 const ImageResolver& resolver);
 
-// Checks the squashfs magic at the start of `path`.
+// Opens `path` and checks it is a whole squashfs image (image_files.hpp: checkSquashfsImage).
 [[nodiscard]] Status checkSquashfsFile(const std::filesystem::path& path);
 
 }  // namespace berth::container

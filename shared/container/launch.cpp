@@ -1,6 +1,7 @@
 #include "shared/container/launch.hpp"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -36,8 +37,19 @@ int execInPath(const std::string& file, char* const argv[], char* const envp[],
   ::_exit(127);
 }
 
+// The command dies with berth: killed (kill -9) or crashed, berth can no longer take the
+// container down, and an orphaned command would keep the image mounted (in privileged mode its
+// loop device attached) for as long as it runs. Set after the credentials change, which clears
+// it; then the race check: a parent that died before it was set never sends the signal.
+void dieWithParent(pid_t parent, int errorPipe) {
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+    fail(errorPipe, Error::fromErrno(errno, "tie the command to berth's lifetime").message());
+  if (::getppid() != parent)
+    ::_exit(128 + SIGKILL);
+}
+
 [[noreturn]] void runChild(const PreparedContainer& container, const sys::Identity& user,
-                           const LaunchSpec& spec, int errorPipe) {
+                           const LaunchSpec& spec, pid_t parent, int errorPipe) {
   // Back to default dispositions: the parent may ignore SIGINT while it waits.
   for (int sig : {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGPIPE})
     ::signal(sig, SIG_DFL);
@@ -50,6 +62,7 @@ int execInPath(const std::string& file, char* const argv[], char* const envp[],
     fail(errorPipe, s.error().message());
   if (Status s = sys::setNoNewPrivileges(); !s.ok())
     fail(errorPipe, s.error().message());
+  dieWithParent(parent, errorPipe);
   // After dropping privileges: the user must be able to enter the directory.
   if (::chdir(spec.workingDir.c_str()) != 0)
     fail(errorPipe,
@@ -87,12 +100,13 @@ Result<pid_t> spawnInContainer(const PreparedContainer& container, const sys::Id
     return Error("no command to run");
   BERTH_ASSIGN(auto pipe, sys::makePipe());
   auto [readEnd, writeEnd] = std::move(pipe);
+  pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0)
     return errnoError("fork");
   if (pid == 0) {
     readEnd.reset();
-    runChild(container, user, spec, writeEnd.get());
+    runChild(container, user, spec, parent, writeEnd.get());
   }
   writeEnd.reset();
   // The pipe closes on a successful exec (close-on-exec) or carries the child's error.

@@ -31,7 +31,16 @@ struct Message {
   std::vector<UniqueFd> fds;
 };
 
-// One message with up to 8 descriptors (SCM_RIGHTS).
+// The largest message sendMessage() passes: far above any real one (an image config with
+// thousands of history entries is a few MiB); only a runaway size is refused.
+// Keep in sync with docs/running.md ("Large image configs").
+inline constexpr size_t kMaxMessageBytes = size_t{64} << 20;
+
+// One message of any size up to kMaxMessageBytes with up to 8 descriptors (SCM_RIGHTS). A
+// SOCK_SEQPACKET packet is bounded by the socket's buffer, so the message travels as a header
+// packet (its length, the fds, the first piece of data) and then as many data packets as it
+// needs; the receiver reassembles them. Blocks until the receiver has taken all but the last
+// pieces: the two ends must not both send at once.
 [[nodiscard]] Status sendMessage(int socket, std::string_view data, std::span<const int> fds = {});
 // Receives one message into `out`; an empty `data` with no fds means the peer closed the socket.
 [[nodiscard]] Status receiveMessage(int socket, Message& out);

@@ -66,7 +66,7 @@ bad "no such file or directory" exec /nonexistent/img.sqsh true
 head -c 4096 /dev/urandom >/tmp/berth-corrupt.$$.sqsh
 bad "is not a squashfs image" exec /tmp/berth-corrupt.$$.sqsh true
 printf 'hsqs' >/tmp/berth-corrupt.$$.sqsh; head -c 4096 /dev/zero >>/tmp/berth-corrupt.$$.sqsh
-bad "mount image" exec /tmp/berth-corrupt.$$.sqsh true
+bad "is not a squashfs image (corrupt or truncated)" exec /tmp/berth-corrupt.$$.sqsh true
 rm -f /tmp/berth-corrupt.$$.sqsh
 bad "working directory \`/nonexistent\`" exec --pwd /nonexistent "$IMG" true
 # A reference goes through the image cache and the registry: an unreachable (loopback) one
