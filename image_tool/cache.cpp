@@ -70,13 +70,13 @@ std::string when(int64_t t) {
   return buf;
 }
 
-Result<image::ImageCache> openCache(const CacheCommandOptions& o) {
+Result<image::ImageCache> openCommandCache(const CacheCommandOptions& o) {
   BERTH_ASSIGN(config::SiteConfig site, loadSite());
-  return image::ImageCache::open(cacheRootFor(site, o.cacheDir));
+  return openCache(site, o.cacheDir);
 }
 
 Result<int> list(const CacheCommandOptions& o) {
-  BERTH_ASSIGN(image::ImageCache cache, openCache(o));
+  BERTH_ASSIGN(image::ImageCache cache, openCommandCache(o));
   BERTH_ASSIGN(std::vector<image::CachedImage> images, cache.list());
   fmt::print("{:<40} {:<19} {:>8}  {}\n", "REFERENCE", "DIGEST", "SIZE", "LAST USED");
   for (const auto& image : images) {
@@ -87,7 +87,7 @@ Result<int> list(const CacheCommandOptions& o) {
 }
 
 Result<int> rm(const CacheCommandOptions& o) {
-  BERTH_ASSIGN(image::ImageCache cache, openCache(o));
+  BERTH_ASSIGN(image::ImageCache cache, openCommandCache(o));
   BERTH_TRY(cache.remove(o.target));
   fmt::print("removed {}\n", o.target);
   return 0;
@@ -106,7 +106,7 @@ Result<int> gc(const CacheCommandOptions& o, const Logger& log) {
   }
   if (!maxSize && !olderThan)
     return Error("cache gc: give --max-size and/or --older-than");
-  BERTH_ASSIGN(image::ImageCache cache, openCache(o));
+  BERTH_ASSIGN(image::ImageCache cache, openCommandCache(o));
   BERTH_ASSIGN(image::GcResult result, cache.gc(maxSize, olderThan));
   for (const auto& image : result.removedImages)
     fmt::print("removed {} {}\n", image.digest, image.reference);

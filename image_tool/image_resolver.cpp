@@ -11,9 +11,13 @@ namespace berth::cli {
 
 container::ImageResolver cacheImageResolver(const Logger& log) {
   return [&log](std::string_view reference) -> Result<std::filesystem::path> {
-    BERTH_ASSIGN(image::ImageCache cache,
-                 image::ImageCache::open(image::ImageCache::defaultRoot()));
-    return image::findOrPull(reference, cache, image::PullOptions{}, log);
+    // The cache, registries and conversion settings `berth pull` uses: berth.conf's.
+    BERTH_ASSIGN(config::SiteConfig site, loadSite());
+    BERTH_ASSIGN(image::ImageCache cache, openCache(site, ""));
+    image::PullOptions options;
+    options.registry = config::registryOptionsFor(site);
+    options.convert = config::convertOptionsFor(site);
+    return image::findOrPull(reference, cache, options, log);
   };
 }
 

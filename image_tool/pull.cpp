@@ -140,7 +140,7 @@ Result<int> pull(const PullCommandOptions& o, const Invocation& invocation) {
       options.registry.insecureRegistries.push_back(ref.registry);
     }
   }
-  BERTH_ASSIGN(image::ImageCache cache, image::ImageCache::open(cacheRootFor(site, o.cacheDir)));
+  BERTH_ASSIGN(image::ImageCache cache, openCache(site, o.cacheDir));
 
   auto display = std::make_shared<ProgressDisplay>(invocation.quiet);
   image::PullObserver observer;

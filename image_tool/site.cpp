@@ -4,7 +4,7 @@
 
 #include <cstdlib>
 
-#include "shared/image/image_cache.hpp"
+#include "shared/config/site_mapping.hpp"
 
 namespace berth::cli {
 
@@ -25,6 +25,11 @@ std::filesystem::path cacheRootFor(const config::SiteConfig& site, std::string_v
   if (::geteuid() == 0)
     return site.imageCache;
   return image::ImageCache::defaultRoot();
+}
+
+Result<image::ImageCache> openCache(const config::SiteConfig& site, std::string_view flag) {
+  BERTH_ASSIGN(sys::TrustedOwners owners, config::cacheOwnersFor(site));
+  return image::ImageCache::open(cacheRootFor(site, flag), owners);
 }
 
 }  // namespace berth::cli

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "shared/config/site_config.hpp"
+#include "shared/image/image_cache.hpp"
 
 namespace berth::cli {
 
@@ -16,5 +17,9 @@ Result<config::SiteConfig> loadSite();
 // else the site's image_cache for root (the site cache is written only by berth as root),
 // else the user's own cache ($XDG_CACHE_HOME/berth or ~/.cache/berth).
 std::filesystem::path cacheRootFor(const config::SiteConfig& site, std::string_view flag);
+
+// That cache, opened (as root: refused when anyone but root or berth.conf's cache_owner could
+// change it).
+Result<image::ImageCache> openCache(const config::SiteConfig& site, std::string_view flag);
 
 }  // namespace berth::cli

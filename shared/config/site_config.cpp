@@ -8,9 +8,13 @@
 #include <set>
 #include <sstream>
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 
+#include "shared/core/read_file.hpp"
 #include "shared/core/strings.hpp"
+#include "shared/sys/trusted_path.hpp"
 
 namespace berth::config {
 namespace {
@@ -109,6 +113,15 @@ constexpr Row kRows[] = {
     {{"image_cache", SettingKind::kPath,
       "directory of the site image cache (shared by all nodes; written only by berth as root)"},
      setPath<&SiteConfig::imageCache>},
+    {{"cache_owner", SettingKind::kString,
+      "user (name or uid) besides root that may own the site image cache (root-squashed "
+      "shared filesystems)"},
+     [](SiteConfig& c, std::string_view v) -> Status {
+       if (v.empty())
+         return Error("a user name or uid is needed");
+       c.cacheOwner = std::string(v);
+       return okStatus();
+     }},
     {{"state_dir", SettingKind::kPath,
       "node-local directory for named containers (kept per node and job, removed at job end)"},
      setPath<&SiteConfig::stateDir>},
@@ -258,18 +271,19 @@ Result<SiteConfig> parseSiteConfig(std::string_view text, std::string_view origi
 }
 
 Result<SiteConfig> loadSiteConfig(const std::filesystem::path& path, bool missingIsDefault) {
-  std::ifstream file(path);
-  if (!file) {
-    int errnum = errno;
-    if (errnum == ENOENT && missingIsDefault)
+  Result<std::string> text = readRegularFile(path, kMaxConfigSize);
+  if (!text.ok()) {
+    if (text.error().errnum() == ENOENT && missingIsDefault)
       return SiteConfig{};
-    return Error::fromErrno(errnum, fmt::format("read {}", path.string()));
+    return std::move(text).error().withContext("read site configuration");
   }
-  std::ostringstream text;
-  text << file.rdbuf();
-  if (file.bad())
-    return Error(fmt::format("read {}: I/O error", path.string()));
-  return parseSiteConfig(text.str(), path.string());
+  // Root-side code (slurmstepd, berth as root) acts on what the file says for every user: a
+  // file someone else could have written is refused, as sshd's StrictModes and sudo do.
+  if (::geteuid() == 0) {
+    BERTH_TRY(sys::checkTrustedPath(path).withContext(fmt::format(
+        "refusing site configuration `{}`: only root may be able to change it", path.string())));
+  }
+  return parseSiteConfig(*text, path.string());
 }
 
 Result<SiteConfig> loadDefaultSiteConfig(

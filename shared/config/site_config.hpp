@@ -28,6 +28,9 @@ struct RegistryMirror {
 struct SiteConfig {
   // Where images live (site-wide, often on a shared filesystem; written only by berth as root).
   std::filesystem::path imageCache = "/var/cache/berth";
+  // Who besides root may own the site cache (name or uid): the service account that writes it
+  // where root is squashed on the shared filesystem. Empty: root only.
+  std::string cacheOwner;
   // Node-local state of running containers (named containers, per job); keyed by node name.
   std::filesystem::path stateDir = "/run/berth-containers";
   // Binds added to every container, in --container-mounts syntax (SRC[:DST[:FLAGS]]).
@@ -63,7 +66,7 @@ struct SiteConfig {
   std::filesystem::path squashfuse;  // empty: the built-in server (libsquashfuse)
 };
 
-enum class SettingKind { kPath, kBool, kInt, kDuration, kList, kSize };
+enum class SettingKind { kPath, kBool, kInt, kDuration, kList, kSize, kString };
 
 // One key of berth.conf: its name, what it takes and one line of help (used by the docs test).
 struct SettingSpec {
@@ -82,10 +85,14 @@ Status applySetting(SiteConfig& config, std::string_view key, std::string_view v
 // Parses berth.conf text; `origin` (the file name) prefixes error messages as ORIGIN:LINE.
 Result<SiteConfig> parseSiteConfig(std::string_view text, std::string_view origin);
 
-// Reads and parses one file. A missing file is an error unless `missingIsDefault`.
+// Reads and parses one file. A missing file is an error unless `missingIsDefault`. As root, a
+// file that anyone but root could change (the file or a directory above it) is refused.
 Result<SiteConfig> loadSiteConfig(const std::filesystem::path& path, bool missingIsDefault);
 
 inline constexpr std::string_view kDefaultConfigPath = "/etc/berth/berth.conf";
+// A berth.conf must be a regular file of at most this size (a device or a directory named by
+// $BERTH_CONFIG is an error, never a hang or an empty configuration).
+inline constexpr size_t kMaxConfigSize = 1 << 20;
 
 // The file in effect: $BERTH_CONFIG when set (it must exist), else /etc/berth/berth.conf
 // (missing = built-in defaults). `getenv` is injected so slurmstepd can pass its own.

@@ -1,6 +1,9 @@
 #include "shared/config/site_mapping.hpp"
 
+#include <charconv>
+
 #include "shared/container/mount_spec.hpp"
+#include "shared/sys/identity.hpp"
 
 namespace berth::config {
 
@@ -28,10 +31,27 @@ image::RegistryOptions registryOptionsFor(const SiteConfig& site) {
   return options;
 }
 
+Result<sys::TrustedOwners> cacheOwnersFor(const SiteConfig& site) {
+  sys::TrustedOwners owners;
+  if (site.cacheOwner.empty())
+    return owners;
+  uid_t uid = 0;
+  auto [end, ec] =
+      std::from_chars(site.cacheOwner.data(), site.cacheOwner.data() + site.cacheOwner.size(), uid);
+  if (ec == std::errc() && end == site.cacheOwner.data() + site.cacheOwner.size()) {
+    owners.extra = uid;
+    return owners;
+  }
+  BERTH_ASSIGN(sys::Identity identity,
+               sys::lookupIdentity(site.cacheOwner).withContext("berth.conf cache_owner"));
+  owners.extra = identity.uid;
+  return owners;
+}
+
 image::ConvertOptions convertOptionsFor(const SiteConfig& site) {
   image::ConvertOptions options;
   options.zstdLevel = site.zstdLevel;
-  options.keepSetuid = site.keepSetuid;
+  options.stripSetuid = site.stripSetuid;
   return options;
 }
 

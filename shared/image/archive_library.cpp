@@ -1,5 +1,7 @@
 #include "shared/image/archive_library.hpp"
 
+#include <fmt/format.h>
+
 #include "shared/sys/shared_library.hpp"
 
 namespace berth::image {
@@ -12,12 +14,14 @@ Result<const ArchiveLibrary*> load() {
   BERTH_TRY(library.resolve("archive_read_disk_new", api.readDiskNew));
   BERTH_TRY(library.resolve("archive_read_free", api.readFree));
   BERTH_TRY(library.resolve("archive_read_support_format_tar", api.supportFormatTar));
+  BERTH_TRY(library.resolve("archive_read_support_format_raw", api.supportFormatRaw));
   BERTH_TRY(library.resolve("archive_read_support_filter_gzip", api.supportFilterGzip));
   BERTH_TRY(library.resolve("archive_read_support_filter_zstd", api.supportFilterZstd));
   BERTH_TRY(library.resolve("archive_read_support_filter_xz", api.supportFilterXz));
   BERTH_TRY(library.resolve("archive_read_support_filter_bzip2", api.supportFilterBzip2));
   BERTH_TRY(library.resolve("archive_read_open_filename", api.readOpenFilename));
   BERTH_TRY(library.resolve("archive_read_open_memory", api.readOpenMemory));
+  BERTH_TRY(library.resolve("archive_read_open", api.readOpen));
   BERTH_TRY(
       library.resolve("archive_read_disk_set_symlink_physical", api.readDiskSetSymlinkPhysical));
   BERTH_TRY(library.resolve("archive_read_disk_open", api.readDiskOpen));
@@ -44,6 +48,19 @@ Result<const ArchiveLibrary*> load() {
 }
 
 }  // namespace
+
+Status supportLayerFilters(const ArchiveLibrary& lib, struct archive* a) {
+  if (lib.supportFilterGzip(a) != ARCHIVE_OK || lib.supportFilterZstd(a) != ARCHIVE_OK ||
+      lib.supportFilterXz(a) != ARCHIVE_OK || lib.supportFilterBzip2(a) != ARCHIVE_OK)
+    return archiveErrorOf(lib, a, "libarchive");
+  return okStatus();
+}
+
+Error archiveErrorOf(const ArchiveLibrary& lib, struct archive* a, std::string_view what) {
+  const char* message = lib.errorString(a);
+  return Error(fmt::format("{}: {}", what, message ? message : "unknown libarchive error"),
+               lib.errnoOf(a));
+}
 
 Result<const ArchiveLibrary*> archiveLibrary() {
   // Loaded once per process (a function-local static: thread-safe initialisation).

@@ -9,6 +9,8 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <string_view>
+
 #include "shared/core/result.hpp"
 
 namespace berth::image {
@@ -21,12 +23,14 @@ struct ArchiveLibrary {
   decltype(&::archive_read_disk_new) readDiskNew;
   decltype(&::archive_read_free) readFree;
   decltype(&::archive_read_support_format_tar) supportFormatTar;
+  decltype(&::archive_read_support_format_raw) supportFormatRaw;
   decltype(&::archive_read_support_filter_gzip) supportFilterGzip;
   decltype(&::archive_read_support_filter_zstd) supportFilterZstd;
   decltype(&::archive_read_support_filter_xz) supportFilterXz;
   decltype(&::archive_read_support_filter_bzip2) supportFilterBzip2;
   decltype(&::archive_read_open_filename) readOpenFilename;
   decltype(&::archive_read_open_memory) readOpenMemory;
+  decltype(&::archive_read_open) readOpen;
   decltype(&::archive_read_disk_set_symlink_physical) readDiskSetSymlinkPhysical;
   decltype(&::archive_read_disk_open) readDiskOpen;
   decltype(&::archive_read_disk_descend) readDiskDescend;
@@ -53,5 +57,12 @@ struct ArchiveLibrary {
 
 // Opens libarchive once per process; stays loaded until exit.
 Result<const ArchiveLibrary*> archiveLibrary();
+
+// Enables on `a` the compressions layers use (gzip, zstd, xz, bzip2; plain needs none): a
+// smaller attack surface than archive_read_support_filter_all.
+Status supportLayerFilters(const ArchiveLibrary& lib, struct archive* a);
+
+// libarchive's last error on `a`, as "WHAT: MESSAGE" with its errno.
+Error archiveErrorOf(const ArchiveLibrary& lib, struct archive* a, std::string_view what);
 
 }  // namespace berth::image

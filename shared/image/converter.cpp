@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "shared/image/atomic_file.hpp"
+#include "shared/image/digest.hpp"
 #include "shared/image/manifest.hpp"
 #include "shared/image/metadata.hpp"
 
@@ -101,6 +102,21 @@ class Conversion {
   std::vector<char> buffer_;
 };
 
+// The config's rootfs.diff_ids, one per layer (bottom-up). An image made without a config
+// (tests, directory trees) has nothing to check against.
+Result<std::vector<std::string>> expectedDiffIds(const std::string& configJson, size_t layers) {
+  if (configJson.empty())
+    return std::vector<std::string>();
+  BERTH_ASSIGN(ImageConfig config, parseImageConfig(configJson));
+  const std::vector<std::string>& diffIds = config.diffIds;
+  if (diffIds.size() != layers)
+    return Error(fmt::format("the image config lists {} diff_ids for {} layers", diffIds.size(),
+                             layers));
+  for (const std::string& id : diffIds)
+    BERTH_TRY(validateDigest(id).withContext("the image config's rootfs.diff_ids"));
+  return diffIds;
+}
+
 double secondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -114,6 +130,8 @@ Result<ConvertStats> convertLayers(const std::vector<LayerBlob>& bottomUp,
                                    const LayerDoneFn& onLayer) {
   auto start = std::chrono::steady_clock::now();
   std::string where = fmt::format("convert to `{}`", output.string());
+  BERTH_ASSIGN(std::vector<std::string> diffIds,
+               expectedDiffIds(metadata.configJson, bottomUp.size()).withContext(where));
   BERTH_ASSIGN(AtomicFile file, AtomicFile::create(output).withContext(where));
   Conversion conversion(options, log);
   BERTH_TRY(conversion.open(file.tempPath()).withContext(where));
@@ -126,7 +144,15 @@ Result<ConvertStats> convertLayers(const std::vector<LayerBlob>& bottomUp,
       BERTH_TRY(layerCompression(blob.mediaType).withContext(context));
     if (blob.ready)
       BERTH_TRY(blob.ready().withContext(context));
-    BERTH_ASSIGN(LayerReader reader, LayerReader::openFile(blob.path).withContext(context));
+    LayerDigests expected;
+    if (!blob.blobVerified) {
+      expected.blob = blob.digest;
+      expected.blobSize = blob.size;
+    }
+    if (!diffIds.empty())
+      expected.diffId = diffIds[i];
+    BERTH_ASSIGN(LayerReader reader,
+                 LayerReader::openFile(blob.path, expected).withContext(context));
     BERTH_TRY(conversion.addLayer(reader, name).withContext(context));
     if (onLayer)
       onLayer(i, bottomUp.size());

@@ -18,13 +18,21 @@
 
 namespace berth::image {
 
+// One layer to convert. Whatever its source, its bytes are checked while it is read: the blob
+// against `digest` and `size` (unless a download checked them already) and the uncompressed
+// stream against the config's rootfs.diff_ids; a mismatch fails the conversion, so no image is
+// ever made from a tampered layer.
 struct LayerBlob {
   std::filesystem::path path;  // the (compressed) layer blob
   std::string mediaType;       // may be empty: detected
-  std::string digest;          // for messages
+  // "sha256:..." of the blob as stored; names the layer in messages. Empty where the source
+  // names layers by path (docker-archive: the diff_id covers them).
+  std::string digest;
   // When set, called before the layer is opened: blocks until the blob is in place (a download
   // running in the background) and returns its error, if any.
   std::function<Status()> ready;
+  int64_t size = -1;            // bytes the descriptor promises; -1: not known
+  bool blobVerified = false;    // digest and size were checked on download (registry blobs)
 };
 
 // Files placed under /.berth/ (metadata.hpp); an empty string is not written.

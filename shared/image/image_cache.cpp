@@ -103,18 +103,33 @@ fs::path ImageCache::defaultRoot() {
   return fs::path(home && *home ? home : "/tmp") / ".cache" / "berth";
 }
 
-Result<ImageCache> ImageCache::open(const fs::path& root) {
+Result<ImageCache> ImageCache::open(const fs::path& root, const sys::TrustedOwners& owners) {
+  ImageCache cache(root, owners);
+  // What root is about to create must not land below a directory a user controls.
+  fs::path existing = fs::absolute(root).lexically_normal();
+  std::error_code ec;
+  while (!fs::exists(existing, ec) && existing.has_relative_path())
+    existing = existing.parent_path();
+  BERTH_TRY(cache.checkTrusted(existing));
   for (const char* sub : {"images", "blobs", "locks"}) {
-    std::error_code ec;
     fs::create_directories(root / sub, ec);
     if (ec)
       return Error(
           fmt::format("image cache `{}`: create `{}`: {}", root.string(), sub, ec.message()),
           ec.value());
+    BERTH_TRY(cache.checkTrusted(root / sub));
   }
-  ImageCache cache(root);
   BERTH_TRY(cache.removeStaleTemps());
   return cache;
+}
+
+Status ImageCache::checkTrusted(const fs::path& path) const {
+  if (::geteuid() != 0)
+    return okStatus();  // a user's berth can only write what that user could anyway
+  return sys::checkTrustedPath(path, owners_)
+      .withContext(fmt::format("image cache `{}` refused: as root, berth uses only a cache that "
+                               "no one but root or the cache owner can change",
+                               root_.string()));
 }
 
 Status ImageCache::removeStaleTemps() const {
@@ -225,8 +240,10 @@ Result<std::optional<CachedImage>> ImageCache::find(std::string_view referenceOr
     return std::optional<CachedImage>();
   BERTH_ASSIGN(std::vector<CachedImage> images, list());
   for (auto& image : images) {
-    if (image.digest == digest)
-      return std::optional<CachedImage>(std::move(image));
+    if (image.digest != digest)
+      continue;
+    BERTH_TRY(checkTrusted(image.path));  // root mounts what it finds here for any user
+    return std::optional<CachedImage>(std::move(image));
   }
   return std::optional<CachedImage>();
 }
@@ -242,13 +259,14 @@ Status ImageCache::touch(std::string_view digest, std::optional<int64_t> when) {
 Result<std::optional<fs::path>> ImageCache::findImageFile(std::string_view digest) const {
   BERTH_ASSIGN(fs::path path, imagePath(digest));
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
+  if (::lstat(path.c_str(), &st) != 0) {
     if (errno == ENOENT)
       return std::optional<fs::path>();
     return errnoError(fmt::format("image cache: stat `{}`", path.string()));
   }
   if (!S_ISREG(st.st_mode))
     return Error(fmt::format("image cache: `{}` is not a regular file", path.string()));
+  BERTH_TRY(checkTrusted(path));
   return std::optional<fs::path>(std::move(path));
 }
 

@@ -11,6 +11,11 @@
 // target and renames it: readers never see half an image, N processes asking for one image
 // produce it once, and a killed writer leaves only a temp file that open() removes once its
 // digest lock is free.
+//
+// Root trusts a cache only when no one else can change it (sys::checkTrustedPath): the cache
+// and every directory above it owned by root or the site's cache owner, writable by no one
+// else. Otherwise a user could swap an image that another user's step then runs, or plant a
+// symlink that makes root write elsewhere. Such a cache is refused with one line.
 #pragma once
 
 #include <chrono>
@@ -24,6 +29,7 @@
 
 #include "shared/core/file_lock.hpp"
 #include "shared/core/result.hpp"
+#include "shared/sys/trusted_path.hpp"
 
 namespace berth::image {
 
@@ -51,11 +57,17 @@ class ImageCache {
   // ~/.cache/berth.
   static std::filesystem::path defaultRoot();
 
-  // Creates the layout if missing and removes temp files that no writer holds.
-  static Result<ImageCache> open(const std::filesystem::path& root);
+  // Creates the layout if missing and removes temp files that no writer holds. As root, a
+  // cache that anyone but `owners` could change is refused.
+  static Result<ImageCache> open(const std::filesystem::path& root,
+                                 const sys::TrustedOwners& owners = {});
   // The cache at `root` as it is, for a reader on a hot path (a Slurm step start on every
-  // node): nothing is created or cleaned up, nothing is read yet.
-  static ImageCache attach(const std::filesystem::path& root) { return ImageCache(root); }
+  // node): nothing is created or cleaned up, nothing is read yet (findImageFile checks, as
+  // root, that the cache can be trusted).
+  static ImageCache attach(const std::filesystem::path& root,
+                           const sys::TrustedOwners& owners = {}) {
+    return ImageCache(root, owners);
+  }
 
   const std::filesystem::path& root() const { return root_; }
   std::filesystem::path blobDir() const { return root_ / "blobs"; }
@@ -70,7 +82,8 @@ class ImageCache {
   Result<GcResult> gc(std::optional<int64_t> maxSize,
                       std::optional<std::chrono::seconds> olderThan);
   // The image file of `digest` if it is in the cache: one stat, no index read, no directory
-  // scan (images appear atomically, by rename). Other errors than "not there" are errors.
+  // scan (images appear atomically, by rename). Other errors than "not there" are errors. As
+  // root, also the trust check of the cache's images directory and of the file.
   Result<std::optional<std::filesystem::path>> findImageFile(std::string_view digest) const;
   // Marks `digest` used now (or at `when`, Unix seconds).
   Status touch(std::string_view digest, std::optional<int64_t> when = std::nullopt);
@@ -96,12 +109,16 @@ class ImageCache {
                              std::chrono::milliseconds lockTimeout = std::chrono::hours(1));
 
  private:
-  explicit ImageCache(std::filesystem::path root) : root_(std::move(root)) {}
+  ImageCache(std::filesystem::path root, const sys::TrustedOwners& owners)
+      : root_(std::move(root)), owners_(owners) {}
+  // As root: refuses the cache when anyone but root or owners_ could change it.
+  Status checkTrusted(const std::filesystem::path& path) const;
   Status removeStaleTemps() const;
   Status removeLocked(const std::string& digest);  // the caller holds the digest lock
   Result<std::string> resolveDigest(std::string_view referenceOrDigest) const;
 
   std::filesystem::path root_;
+  sys::TrustedOwners owners_;
 };
 
 }  // namespace berth::image

@@ -31,13 +31,9 @@ EntryType entryTypeFromMode(mode_t type) {
 
 Status configureTarReader(const ArchiveLibrary& lib, struct archive* a) {
   // Only the formats and filters layers use: a smaller attack surface than *_all.
-  if (lib.supportFormatTar(a) != ARCHIVE_OK || lib.supportFilterGzip(a) != ARCHIVE_OK ||
-      lib.supportFilterZstd(a) != ARCHIVE_OK || lib.supportFilterXz(a) != ARCHIVE_OK ||
-      lib.supportFilterBzip2(a) != ARCHIVE_OK) {
-    const char* message = lib.errorString(a);
-    return Error(fmt::format("libarchive: {}", message ? message : "unknown error"));
-  }
-  return okStatus();
+  if (lib.supportFormatTar(a) != ARCHIVE_OK)
+    return archiveErrorOf(lib, a, "libarchive");
+  return supportLayerFilters(lib, a);
 }
 
 }  // namespace
@@ -89,21 +85,15 @@ void LayerReader::ArchiveDeleter::operator()(struct archive* a) const {
   library->readFree(a);
 }
 
-LayerReader::LayerReader(const ArchiveLibrary* library, ArchivePtr archive, std::string name,
-                         bool disk)
-    : lib_(library), archive_(std::move(archive)), name_(std::move(name)), disk_(disk) {}
-LayerReader::LayerReader(LayerReader&&) noexcept = default;
-LayerReader& LayerReader::operator=(LayerReader&&) noexcept = default;
-LayerReader::~LayerReader() = default;
-
 Error LayerReader::archiveError(std::string_view what) const {
-  const char* message = lib_->errorString(archive_.get());
-  return Error(fmt::format("{}: {}", what, message ? message : "unknown libarchive error"),
-               lib_->errnoOf(archive_.get()));
+  return archiveErrorOf(*lib_, archive_.get(), what);
 }
 
-Result<LayerReader> LayerReader::openFile(const std::filesystem::path& blob) {
+Result<LayerReader> LayerReader::openFile(const std::filesystem::path& blob,
+                                          const LayerDigests& expected) {
   BERTH_ASSIGN(const ArchiveLibrary* lib, archiveLibrary());
+  if (!expected.empty())
+    return openVerified(lib, blob, expected);
   ArchivePtr a(lib->readNew(), ArchiveDeleter{lib});
   if (!a)
     return Error("libarchive: out of memory");
@@ -143,8 +133,11 @@ Result<std::optional<LayerEntry>> LayerReader::next() {
   struct archive* a = archive_.get();
   struct archive_entry* e = nullptr;
   int rc = lib_->readNextHeader(a, &e);
-  if (rc == ARCHIVE_EOF)
+  if (rc == ARCHIVE_EOF) {
+    if (verifier_)
+      BERTH_TRY(finishVerification());
     return std::optional<LayerEntry>();
+  }
   if (rc < ARCHIVE_WARN)
     return archiveError(fmt::format("read layer `{}`", name_));
   if (disk_)

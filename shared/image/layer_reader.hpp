@@ -60,11 +60,23 @@ inline constexpr size_t kMaxNameLength = 255;
 // name, or a NUL byte is an error.
 Result<std::string> normalizeLayerPath(std::string_view raw);
 
+// What a layer blob must hash to. Checked when the layer has been read to its end: next()
+// returns the mismatch instead of the end, so nothing made from a tampered layer is kept.
+struct LayerDigests {
+  std::string blob;       // "sha256:..." of the file as stored (compressed); empty: not checked
+  int64_t blobSize = -1;  // its size in bytes; -1: not checked
+  std::string diffId;     // "sha256:..." of the uncompressed tar stream; empty: not checked
+
+  bool empty() const { return blob.empty() && blobSize < 0 && diffId.empty(); }
+};
+
 class LayerReader {
  public:
   // Reads the tar stream in `blob`: gzip, zstd (xz, bzip2) or plain, detected by magic (the
-  // media type table is manifest.hpp's; detection also copes with mislabelled layers).
-  static Result<LayerReader> openFile(const std::filesystem::path& blob);
+  // media type table is manifest.hpp's; detection also copes with mislabelled layers). With
+  // `expected` digests, every byte of the blob and of the decompressed stream is hashed.
+  static Result<LayerReader> openFile(const std::filesystem::path& blob,
+                                      const LayerDigests& expected = {});
   // Reads a tar stream held in memory (tests, fuzzing); the buffer must outlive the reader.
   static Result<LayerReader> openMemory(const void* data, size_t size);
   // Walks the directory tree at `root` (not following symlinks), as one layer.
@@ -86,11 +98,19 @@ class LayerReader {
     void operator()(struct archive* a) const;
   };
   using ArchivePtr = std::unique_ptr<struct archive, ArchiveDeleter>;
+  struct Verifier;  // layer_verifier.cpp
   LayerReader(const ArchiveLibrary* library, ArchivePtr archive, std::string name, bool disk);
+  static Result<LayerReader> openVerified(const ArchiveLibrary* lib,
+                                          const std::filesystem::path& blob,
+                                          const LayerDigests& expected);
+  Status finishVerification();
 
   Error archiveError(std::string_view what) const;
 
   const ArchiveLibrary* lib_;
+  // Declared before archive_: the tar reader pulls its bytes through the verifier, so it must
+  // be freed first.
+  std::unique_ptr<Verifier> verifier_;
   ArchivePtr archive_;
   std::string name_;   // for messages
   bool disk_ = false;  // archive_read_disk: paths are relative to name_, descend explicitly

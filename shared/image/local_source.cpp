@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "shared/core/read_file.hpp"
 #include "shared/image/digest.hpp"
 #include "shared/image/layer_reader.hpp"
 #include "shared/image/manifest.hpp"
@@ -47,18 +48,11 @@ constexpr SquashfsCompressor kSquashfsCompressors[] = {
     {1, "gzip"}, {2, "lzma"}, {3, "lzo"}, {4, "xz"}, {5, "lz4"}, {6, "zstd"},
 };
 
-Result<std::string> readSmallFile(const fs::path& path, size_t limit = 64 << 20) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return errnoError(fmt::format("open `{}`", path.string()));
-  std::string data;
-  char buf[65536];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-    data.append(buf, static_cast<size_t>(in.gcount()));
-    if (data.size() > limit)
-      return Error(fmt::format("`{}` is larger than {} bytes", path.string(), limit));
-  }
-  return data;
+// Index, manifests and configs: small JSON documents.
+constexpr size_t kMaxDocumentSize = 64 << 20;
+
+Result<std::string> readSmallFile(const fs::path& path) {
+  return readRegularFile(path, kMaxDocumentSize);
 }
 
 Result<json> parseJson(std::string_view text, std::string_view what) {
@@ -205,7 +199,17 @@ Result<LocalImage> loadOciLayout(const fs::path& dir, std::string_view tag) {
   image.platform = platformOf(image.configJson);
   for (const Descriptor& layer : doc.layers) {
     BERTH_ASSIGN(fs::path path, blobPath(dir, layer.digest).withContext(where));
+    // The size at once (a truncated or padded blob is refused before any conversion work);
+    // the digest while the layer is read (convertLayers).
+    std::error_code ec;
+    auto size = fs::file_size(path, ec);
+    if (ec)
+      return Error(fmt::format("{}: layer {}: {}", where, layer.digest, ec.message()), ec.value());
+    if (static_cast<int64_t>(size) != layer.size)
+      return Error(fmt::format("{}: layer {}: blob has {} bytes, its descriptor says {}", where,
+                               layer.digest, size, layer.size));
     image.layers.push_back({path, layer.mediaType, layer.digest, {}});
+    image.layers.back().size = layer.size;
   }
   return image;
 }
@@ -244,7 +248,8 @@ Result<LocalImage> loadDockerArchive(const fs::path& file, const fs::path& scrat
     BERTH_ASSIGN(image.configJson, readSmallFile(configPath).withContext(where));
     for (const json& layer : first.at("Layers")) {
       BERTH_ASSIGN(std::string rel, normalizeLayerPath(layer.get<std::string>()));
-      image.layers.push_back({scratch.path() / rel, "", rel, {}});
+      // Named by path, not digest: the config's diff_ids check their content.
+      image.layers.push_back({scratch.path() / rel, "", "", {}});
     }
   } catch (const json::exception& e) {
     return Error(fmt::format("{}: manifest.json: {}", where, e.what()));

@@ -65,6 +65,9 @@ Result<ImageConfig> parseImageConfig(std::string_view text) {
     BERTH_TRY(read(*inner, "User", config.user));
     BERTH_TRY(read(*inner, "Labels", config.labels));
   }
+  auto rootfs = document.find("rootfs");
+  if (rootfs != document.end() && rootfs->is_object())
+    BERTH_TRY(read(*rootfs, "diff_ids", config.diffIds));
   return config;
 }
 
@@ -85,6 +88,8 @@ std::string serializeImageConfig(const ImageConfig& config) {
   json document{{"architecture", config.architecture}, {"os", config.os}, {"config", inner}};
   if (!config.variant.empty())
     document["variant"] = config.variant;
+  if (!config.diffIds.empty())
+    document["rootfs"] = {{"type", "layers"}, {"diff_ids", config.diffIds}};
   return document.dump(2);
 }
 

@@ -36,6 +36,7 @@ struct ImageConfig {
   std::string workingDir;               // empty: "/"
   std::string user;                     // empty: the invoking user
   std::map<std::string, std::string> labels;
+  std::vector<std::string> diffIds;  // rootfs.diff_ids: uncompressed layer digests, bottom-up
 };
 
 // Where an image came from.

@@ -9,6 +9,7 @@
 
 #include "shared/core/temp_dir.hpp"
 #include "shared/image/converter.hpp"
+#include "shared/image/digest.hpp"
 #include "shared/image/layer_reader.hpp"
 #include "shared/image/puller.hpp"
 #include "tests/unit/tar_builder.hpp"
@@ -66,24 +67,42 @@ TEST_CASE("convert: layered tar blobs become one squashfs with /.berth metadata"
   std::string big(1 << 20, '\0');
   for (size_t i = 0; i < big.size(); ++i)
     big[i] = static_cast<char>((i * 7919) >> 5);
-  TarBuilder bottom("gzip"), top("zstd");
-  bottom.dir("usr", 0755)
-      .dir("usr/bin", 0755)
-      .file("usr/bin/big", big, 0755)
-      .file("usr/bin/gone", "deleted above")
-      .file("etc/owned", "mine", 0600, 1000, 1000)
-      .symlink("usr/bin/sh", "/bin/busybox");
-  top.hardlink("usr/bin/big2", "usr/bin/big")
-      .file("usr/bin/.wh.gone", "")
-      .xattrFile("etc/x", "x", "user.tag", "value")
-      .file("empty", "");
+  auto fillBottom = [&](TarBuilder& b) {
+    b.dir("usr", 0755)
+        .dir("usr/bin", 0755)
+        .file("usr/bin/big", big, 0755)
+        .file("usr/bin/gone", "deleted above")
+        .file("etc/owned", "mine", 0600, 1000, 1000)
+        .symlink("usr/bin/sh", "/bin/busybox");
+  };
+  auto fillTop = [](TarBuilder& b) {
+    b.hardlink("usr/bin/big2", "usr/bin/big")
+        .file("usr/bin/.wh.gone", "")
+        .xattrFile("etc/x", "x", "user.tag", "value")
+        .file("empty", "");
+  };
+  TarBuilder bottom("gzip"), top("zstd"), bottomTar, topTar;
+  fillBottom(bottom);
+  fillBottom(bottomTar);
+  fillTop(top);
+  fillTop(topTar);
   bottom.writeTo(d / "l0.tar.gz");
   top.writeTo(d / "l1.tar.zst");
 
-  std::vector<LayerBlob> layers = {
-      {d / "l0.tar.gz", "application/vnd.oci.image.layer.v1.tar+gzip", "sha256:l0", {}},
-      {d / "l1.tar.zst", "application/vnd.oci.image.layer.v1.tar+zstd", "sha256:l1", {}}};
-  ImageMetadataFiles meta{R"({"config":{"Env":["A=1"]}})", R"({"reference":"x"})"};
+  // Real digests: every layer is verified against its blob digest and the config's diff_ids.
+  std::vector<LayerBlob> layers = {{d / "l0.tar.gz",
+                                    "application/vnd.oci.image.layer.v1.tar+gzip",
+                                    *sha256Digest(bottom.bytes()),
+                                    {}},
+                                   {d / "l1.tar.zst",
+                                    "application/vnd.oci.image.layer.v1.tar+zstd",
+                                    *sha256Digest(top.bytes()),
+                                    {}}};
+  ImageMetadataFiles meta{
+      fmt::format(
+          R"({{"config":{{"Env":["A=1"]}},"rootfs":{{"type":"layers","diff_ids":["{}","{}"]}}}})",
+          *sha256Digest(bottomTar.bytes()), *sha256Digest(topTar.bytes())),
+      R"({"reference":"x"})"};
   std::filesystem::path out = d / "image.sqsh";
   auto stats = convertLayers(layers, meta, out, ConvertOptions{}, Logger());
   REQUIRE_MESSAGE(stats.ok(), stats.error().message());
@@ -136,6 +155,16 @@ TEST_CASE("convert: a failed conversion leaves nothing behind") {
                               {}, dir->path() / "out.sqsh", ConvertOptions{}, Logger());
   REQUIRE_FALSE(waited.ok());
   CHECK(waited.error().message().find("layer sha256:late: HTTP 500") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir->path() / "out.sqsh"));
+
+  // A config whose diff_ids do not list every layer: nothing to verify the layers against.
+  ImageMetadataFiles short_{
+      R"({"rootfs":{"type":"layers","diff_ids":["sha256:)" + std::string(64, 'a') + R"("]}})", ""};
+  auto unverifiable = convertLayers({{bad, "", "", {}}, {bad, "", "", {}}}, short_,
+                                    dir->path() / "out.sqsh", ConvertOptions{}, Logger());
+  REQUIRE_FALSE(unverifiable.ok());
+  CHECK(unverifiable.error().message().find("the image config lists 1 diff_ids for 2 layers") !=
+        std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir->path() / "out.sqsh"));
 }
 

@@ -63,5 +63,6 @@ TEST_CASE("plugstack arguments: admin errors are clear") {
   CHECK(message({"config=relative"}) ==
         "plugstack.conf arguments: config: `relative` is not an absolute path");
   CHECK(message({"config=/nonexistent/berth.conf"}) ==
-        "plugstack.conf arguments: read /nonexistent/berth.conf: No such file or directory");
+        "plugstack.conf arguments: read site configuration: open `/nonexistent/berth.conf`: No "
+        "such file or directory");
 }

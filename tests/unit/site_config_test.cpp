@@ -5,6 +5,9 @@
 #include <set>
 #include <sstream>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include "shared/config/site_config.hpp"
@@ -128,7 +131,7 @@ TEST_CASE("site config: loading files and $BERTH_CONFIG") {
   CHECK(loadSiteConfig(missing, true).ok());
   auto error = loadSiteConfig(missing, false);
   REQUIRE_FALSE(error.ok());
-  CHECK(error.error().message().find("absent.conf: No such file or directory") !=
+  CHECK(error.error().message().find("absent.conf`: No such file or directory") !=
         std::string::npos);
 
   auto file = dir->path() / "berth.conf";
@@ -161,4 +164,64 @@ TEST_CASE("site config: the example berth.conf documents every key and parses") 
     INFO(spec.key);
     CHECK(text.str().find(fmt::format("# {} =", spec.key)) != std::string::npos);
   }
+}
+
+TEST_CASE("site config: only regular files of bounded size are read") {
+  auto dir = berth::TempDir::create(std::filesystem::temp_directory_path(), "berth-conf");
+  REQUIRE(dir.ok());
+  std::map<std::string, std::string> env;
+  auto getenv = [&](std::string_view name) -> std::optional<std::string> {
+    auto it = env.find(std::string(name));
+    return it == env.end() ? std::nullopt : std::optional(it->second);
+  };
+  // A device would be read forever, a FIFO would wait for a writer, a directory read as empty.
+  env["BERTH_CONFIG"] = "/dev/zero";
+  CHECK(errorOf(loadDefaultSiteConfig(getenv)).find("`/dev/zero` is not a regular file") !=
+        std::string::npos);
+  env["BERTH_CONFIG"] = dir->path().string();
+  CHECK(errorOf(loadDefaultSiteConfig(getenv)).find("is a directory, not a file") !=
+        std::string::npos);
+  auto fifo = dir->path() / "fifo.conf";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  env["BERTH_CONFIG"] = fifo.string();
+  CHECK(errorOf(loadDefaultSiteConfig(getenv)).find("is not a regular file") != std::string::npos);
+  auto huge = dir->path() / "huge.conf";
+  std::ofstream(huge) << std::string(kMaxConfigSize + 1, '#');
+  env["BERTH_CONFIG"] = huge.string();
+  CHECK(errorOf(loadDefaultSiteConfig(getenv)).find("is larger than 1048576 bytes") !=
+        std::string::npos);
+}
+
+// The checks apply to root only (a user's own berth.conf can only hurt that user); CI runs the
+// unit tests as root.
+TEST_CASE("site config: as root, a file others could change is refused" *
+          doctest::skip(::geteuid() != 0)) {
+  auto dir = berth::TempDir::create(std::filesystem::temp_directory_path(), "berth-conf");
+  REQUIRE(dir.ok());
+  REQUIRE(::chmod(dir->path().c_str(), 0755) == 0);
+  auto file = dir->path() / "berth.conf";
+  std::ofstream(file) << "default_mounts = /home/alice/hostname:/usr/local/bin/hostname\n";
+  REQUIRE(::chmod(file.c_str(), 0644) == 0);
+  REQUIRE(loadSiteConfig(file, false).ok());  // root's, 0644, in a root 0755 dir below /tmp
+
+  REQUIRE(::chmod(file.c_str(), 0666) == 0);
+  std::string message = errorOf(loadSiteConfig(file, false));
+  CHECK(message == fmt::format("refusing site configuration `{0}`: only root may be able to "
+                               "change it: `{0}` is writable by every user (mode 0666)",
+                               file.string()));
+  REQUIRE(::chmod(file.c_str(), 0664) == 0);
+  CHECK(errorOf(loadSiteConfig(file, false)).find("is writable by group 0 (mode 0664)") !=
+        std::string::npos);
+  REQUIRE(::chmod(file.c_str(), 0644) == 0);
+  REQUIRE(::chown(file.c_str(), 65534, 65534) == 0);
+  CHECK(errorOf(loadSiteConfig(file, false)).find("is owned by uid 65534, not by root") !=
+        std::string::npos);
+  REQUIRE(::chown(file.c_str(), 0, 0) == 0);
+  // A directory above that a user can write: the file could be replaced.
+  REQUIRE(::chmod(dir->path().c_str(), 0777) == 0);
+  CHECK(errorOf(loadSiteConfig(file, false))
+            .find(fmt::format("`{}` is writable by every user (mode 0777)",
+                              dir->path().string())) != std::string::npos);
+  REQUIRE(::chmod(dir->path().c_str(), 0755) == 0);
+  REQUIRE(loadSiteConfig(file, false).ok());
 }
