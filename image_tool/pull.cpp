@@ -30,7 +30,7 @@ struct PullCommandOptions {
   std::string platform;
   bool insecure = false;
   int zstdLevel = 0;  // 0: the site's (berth.conf zstd_level, default 3)
-  bool keepSetuid = false;
+  bool stripSetuid = false;
 };
 
 std::string mib(int64_t bytes) {
@@ -130,7 +130,7 @@ Result<int> pull(const PullCommandOptions& o, const Invocation& invocation) {
   options.convert = config::convertOptionsFor(site);
   if (o.zstdLevel != 0)
     options.convert.zstdLevel = o.zstdLevel;
-  options.convert.keepSetuid = options.convert.keepSetuid || o.keepSetuid;
+  options.convert.stripSetuid = options.convert.stripSetuid || o.stripSetuid;
   if (!o.output.empty())
     options.output = std::filesystem::absolute(o.output);
   if (o.insecure) {
@@ -183,8 +183,8 @@ void addPullCommand(CLI::App& app, Invocation& invocation) {
   cmd->add_option("--zstd-level", o->zstdLevel,
                   "zstd compression level of the image (1-22; default: berth.conf, 3)")
       ->check(CLI::Range(1, 22));
-  cmd->add_flag("--keep-setuid", o->keepSetuid,
-                "Keep setuid/setgid bits of image files (for administrators)");
+  cmd->add_flag("--strip-setuid", o->stripSetuid,
+                "Remove setuid/setgid bits of image files (kept by default)");
   cmd->add_option("source", o->source,
                   "docker://REGISTRY/REPO[:TAG][@DIGEST], REPO[:TAG], oci:DIR[:TAG], "
                   "oci-archive:FILE[:TAG], docker-archive:FILE, DIR or FILE.sqsh")

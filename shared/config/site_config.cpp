@@ -181,9 +181,10 @@ constexpr Row kRows[] = {
        c.zstdLevel = static_cast<int>(level);
        return okStatus();
      }},
-    {{"keep_setuid", SettingKind::kBool,
-      "keep setuid/setgid bits of image files (inert anyway: images are mounted nosuid)"},
-     setBool<&SiteConfig::keepSetuid>},
+    {{"strip_setuid", SettingKind::kBool,
+      "remove setuid/setgid bits of image files at conversion (kept by default: images are "
+      "mounted nosuid)"},
+     setBool<&SiteConfig::stripSetuid>},
     {{"pull_timeout", SettingKind::kDuration,
       "longest a pull, or the wait for another node's pull, may take (seconds, or 10m, 1h)"},
      [](SiteConfig& c, std::string_view v) -> Status {

@@ -51,8 +51,9 @@ struct SiteConfig {
   std::filesystem::path gpuDriverRoot;
   // zstd level of images written by berth (1..22).
   int zstdLevel = 3;
-  // Keep setuid/setgid bits of image files at conversion (they stay inert: images are nosuid).
-  bool keepSetuid = false;
+  // Remove setuid/setgid bits of image files at conversion (kept by default, faithful to the
+  // image; inert at run time: images are mounted nosuid).
+  bool stripSetuid = false;
   // How long a pull (or waiting for another node's pull) may take before the step fails.
   std::chrono::seconds pullTimeout{600};
   // Size of the tmpfs upper layer of writable containers (mount option syntax: 1G, 50%).

@@ -21,7 +21,7 @@ class Conversion {
   Conversion(const ConvertOptions& options, const Logger& log)
       : options_(options),
         log_(log),
-        merger_(MergeOptions{options.keepSetuid, false}, log),
+        merger_(MergeOptions{.stripSetuid = options.stripSetuid}, log),
         buffer_(kCopyBuffer) {}
 
   Status open(const std::filesystem::path& temp) {
@@ -91,6 +91,12 @@ class Conversion {
     stats.squashfs = writer_->stats();
     if (stats.merge.setuidStripped > 0)
       log_.warning("setuid/setgid bits removed from {} files", stats.merge.setuidStripped);
+    if (stats.merge.devicesDropped > 0) {
+      bool more = stats.merge.devicesDropped > std::ssize(stats.merge.deviceSample);
+      log_.warning("{} device nodes dropped (never taken from images): {}{}",
+                   stats.merge.devicesDropped, fmt::join(stats.merge.deviceSample, ", "),
+                   more ? ", ..." : "");
+    }
     return stats;
   }
 

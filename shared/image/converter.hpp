@@ -44,7 +44,7 @@ struct ImageMetadataFiles {
 struct ConvertOptions {
   int zstdLevel = 3;
   unsigned workers = 0;     // block compression threads; 0 = all CPUs
-  bool keepSetuid = false;  // admin only: keep setuid/setgid bits
+  bool stripSetuid = false;  // remove setuid/setgid bits from files (a site's choice)
   uint32_t mkfsTime = 0;
 };
 

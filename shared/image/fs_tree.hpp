@@ -30,6 +30,11 @@ struct FsInode {
   std::vector<std::pair<std::string, std::string>> xattrs;
   uint32_t nlink = 0;   // tree nodes naming this inode; set by LayerMerger::finish
   int64_t dataId = -1;  // regular files: the squashfs writer's handle of the data
+  // A hard link whose target's entry has not come yet (LayerMerger fills it in).
+  bool unresolved = false;
+  // Data read from an entry the tree hid, in case a hard link of its layer still names it: the
+  // writer keeps it aside and puts it in the image only if the final tree holds this inode.
+  bool speculative = false;
 };
 
 struct FsNode {
@@ -37,10 +42,11 @@ struct FsNode {
   FsNode* parent = nullptr;
   std::shared_ptr<FsInode> inode;
   std::map<std::string, std::unique_ptr<FsNode>> children;  // sorted like strcmp
-  int layer = -1;         // index (top-down) of the layer that defined this path
-  bool whiteout = false;  // the path is deleted for layers below `layer`
-  int opaqueLayer = -1;   // directory: what layers below this one have under it is hidden
-  bool implicit = false;  // directory created as a parent; its own entry not seen yet
+  int layer = -1;               // index (top-down) of the layer that defined this path
+  bool whiteout = false;        // the path is deleted for layers below `layer`
+  int opaqueLayer = -1;         // directory: what layers below this one have under it is hidden
+  bool implicit = false;        // directory created as a parent; its own entry not seen yet
+  bool whiteoutParent = false;  // implicit, and so far only whiteouts lie below it
 
   bool isDirectory() const { return inode && inode->type == EntryType::kDirectory; }
   std::string path() const;  // "" for the root, "a/b" otherwise

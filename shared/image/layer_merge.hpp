@@ -3,16 +3,27 @@
 // Layers are fed from the top layer to the bottom one, so an entry whose path an upper layer
 // already defined, deleted (OCI whiteout `.wh.NAME`) or hid (opaque directory `.wh..wh..opq`)
 // is dropped before its data is read: no byte of overwritten or deleted files reaches the
-// image. Hard links may name a target in the same or a lower layer; a link to a lower layer is
-// resolved when that layer's entry for the target comes by (its data is then read even if the
-// target path itself is hidden in the final tree).
+// image. The result is what applying the layers bottom-up gives (umoci, containerd):
+// - A hard link shares the inode its target names at the link's place in the stack: the
+//   target's latest entry earlier in the same layer, else its entry in the nearest lower layer.
+//   A link waiting for a lower layer holds an unresolved inode that the target's entry fills.
+// - A target hidden by an upper layer still gives its inode (and data) to a link that stays
+//   visible. Tar writes the data with the first name, before any link to it, so the data of
+//   every hidden regular file is read speculatively (FsInode::speculative): the writer keeps
+//   it aside and writes it into the image only if the final tree names the inode.
+// - Upper-layer paths below a name that a lower layer makes a symlink land where the link
+//   points inside the root (the link stays), as when unpacking resolves parents in the root.
 //
-// Hostile content (issue 3): `..` paths, over-long names, hard links to missing paths, device
-// nodes and setuid/setgid bits (unless allowed) are dropped or neutralised with a warning.
+// Hostile content (issue 3): `..` paths, over-long names, hard links to missing paths and
+// device nodes are dropped with a warning; setuid/setgid bits are kept unless the site strips
+// them.
 #pragma once
 
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "shared/core/log.hpp"
@@ -23,7 +34,7 @@
 namespace berth::image {
 
 struct MergeOptions {
-  bool keepSetuid = false;   // keep setuid/setgid bits (an admin's choice)
+  bool stripSetuid = false;  // remove setuid/setgid bits from files (a site's choice)
   bool keepDevices = false;  // keep device nodes (never for registry images)
 };
 
@@ -32,7 +43,9 @@ struct MergeStats {
   int64_t hidden = 0;    // dropped: overwritten, whited out or under an opaque directory
   int64_t rejected = 0;  // dropped: hostile or malformed
   int64_t setuidStripped = 0;
-  int64_t filesRead = 0;  // regular files whose data went into the image
+  int64_t devicesDropped = 0;             // device nodes left out of the image
+  std::vector<std::string> deviceSample;  // the first few of them, for the summary line
+  int64_t filesRead = 0;                  // regular files whose data went into the image
 };
 
 // What the caller does with the entry it just passed to add().
@@ -57,17 +70,56 @@ class LayerMerger {
   const MergeStats& stats() const { return stats_; }
 
  private:
-  // The directory that would hold `path` if this layer may write there; nullptr when an upper
-  // layer hid it. With `create`, missing parents are made (implicit directories).
-  FsNode* parentFor(std::string_view path, bool create);
+  // A hard link of an upper layer waiting for its target's entry in a lower layer.
+  struct PendingLink {
+    std::shared_ptr<FsInode> inode;  // unresolved; shared by every name of the group
+    int layer = 0;                   // the layer of the link: only lower layers resolve it
+  };
+
+  MergeDecision addResolved(const LayerEntry& entry);
+  // Where `path` lands when one of its parents is a symlink an earlier entry of this layer
+  // made; nullopt when none is.
+  std::optional<std::string> throughLayerSymlink(std::string_view path) const;
+  // What the directories parentFor() makes are for: an entry's parents, or a whiteout's (gone
+  // at finish() unless an entry of a lower layer shows they exist).
+  enum class ParentUse { kEntry, kWhiteout };
+  // The directory that holds `path` for this layer, made (implicit directories) where missing;
+  // nullptr when an upper layer hid it.
+  FsNode* parentFor(std::string_view path, ParentUse use);
   bool hidesFromThisLayer(const FsNode& node) const;
-  bool finalVisible(const FsNode* parent, std::string_view name, const LayerEntry& entry) const;
-  std::shared_ptr<FsInode> applyEntry(const LayerEntry& entry, FsNode& parent,
-                                      std::string_view name);
+  // Whether `path` of this layer shows in the final tree (no upper layer defined or hid it).
+  bool finalVisible(std::string_view path, const LayerEntry& entry);
   void applyWhiteout(const LayerEntry& entry, std::string_view name);
-  void linkTo(FsNode* node, const std::string& target);
+  // Places a visible entry in the tree; returns its node (nullptr: a directory merged into an
+  // existing one, or rejected).
+  FsNode* placeEntry(const LayerEntry& entry, FsNode& parent, std::string_view name);
+  std::shared_ptr<FsInode> linkTarget(const LayerEntry& entry);
+  // Gives `inode` to the links of upper layers waiting for `path`; true if one of them names
+  // it in the tree (its data is then needed).
+  bool resolvePending(const std::string& path, const std::shared_ptr<FsInode>& inode);
+  void hold(FsNode& node, std::shared_ptr<FsInode> inode);
+  // Points the nodes holding the unresolved `waiting` at `inode`; true if there were any.
+  bool rebind(const std::shared_ptr<FsInode>& waiting, const std::shared_ptr<FsInode>& inode);
+  // The files below `dir` with the paths they get below `path`.
+  void collectMoved(const FsNode& dir, const std::string& path,
+                    std::vector<std::pair<std::string, const FsNode*>>& out) const;
+  // Resolves links waiting for files a redirect moved (path, node).
+  void linkMoved(const std::vector<std::pair<std::string, const FsNode*>>& moved);
   std::shared_ptr<FsInode> makeInode(const LayerEntry& entry);
+  bool dropDevice(const LayerEntry& entry);
+  // A symlink of this layer at `node`'s place, where upper layers only made `node` as the
+  // parent of their entries: moves those entries to where the link points.
+  void redirectBelowSymlink(FsNode& parent, std::unique_ptr<FsNode> dir, const LayerEntry& link);
+  // `target` (a symlink's, in directory `base`) resolved inside the root through the symlinks
+  // that existed when `layer` wrote (those of that layer and below).
+  std::string resolveInRoot(std::string_view base, std::string_view target, int layer) const;
+  // The directory at `path`, made (as a parent of `layer`'s entries) where missing; nullptr
+  // when a non-directory is in the way.
+  FsNode* directoryAt(const std::string& path, int layer);
+  void mergeNode(FsNode& into, std::unique_ptr<FsNode> node);
   FsNode& insert(FsNode& parent, std::string_view name);
+  // A directory made as the parent of `layer`'s entries (its own entry may still come).
+  FsNode& implicitDirectory(FsNode& parent, std::string_view name, int layer);
   void warn(const LayerEntry& entry, std::string_view why);
   void removeMarkers(FsNode& node);
 
@@ -76,9 +128,13 @@ class LayerMerger {
   FsTree tree_;
   int layer_ = -1;
   std::string layerName_;
-  // Hard links waiting for their target path to come by in this or a lower layer.
-  std::map<std::string, std::vector<FsNode*>> pending_;
-  // Nodes replaced within one layer: kept so pending_ never points at freed memory.
+  // This layer's non-directory entries by path, visible or hidden: what its later hard links
+  // name. Cleared at each layer.
+  std::unordered_map<std::string, std::shared_ptr<FsInode>> layerInodes_;
+  std::multimap<std::string, PendingLink> pending_;  // by target path
+  // The tree nodes holding each unresolved inode, re-pointed when the target comes.
+  std::unordered_map<const FsInode*, std::vector<FsNode*>> holders_;
+  // Nodes taken out of the tree before the end: kept so holders_ never points at freed memory.
   std::vector<std::unique_ptr<FsNode>> replaced_;
   MergeStats stats_;
 };

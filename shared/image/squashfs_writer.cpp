@@ -1,9 +1,14 @@
 #include "shared/image/squashfs_writer.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <thread>
+#include <unordered_set>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 #include <sqfs/block.h>
@@ -18,6 +23,7 @@
 #include <sqfs/super.h>
 #include <sqfs/xattr_writer.h>
 
+#include "shared/core/unique_fd.hpp"
 #include "shared/image/squashfs_internal.hpp"
 
 namespace berth::image {
@@ -33,7 +39,31 @@ struct SquashfsWriter::Handles {
   SqfsPtr<sqfs_xattr_writer_t> xattrs;
   sqfs_super_t super{};
   std::filesystem::path path;
+  UniqueFd setAside;  // unnamed file beside the image, opened on first use
+  uint64_t setAsideEnd = 0;
 };
+
+namespace {
+
+constexpr size_t kCopyBuffer = 256 * 1024;
+
+// An unnamed file in `dir` (gone with its last fd), for data that may never be needed.
+Result<UniqueFd> openUnnamedFile(const std::filesystem::path& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  if (fd)
+    return fd;
+  if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+    return errnoError(fmt::format("create a temporary file in `{}`", dir.string()));
+  // File systems without O_TMPFILE: a named one, removed at once.
+  std::string pattern = (dir / ".berth-aside.XXXXXX").string();
+  fd.reset(::mkostemp(pattern.data(), O_CLOEXEC));
+  if (!fd)
+    return errnoError(fmt::format("create a temporary file in `{}`", dir.string()));
+  ::unlink(pattern.c_str());
+  return fd;
+}
+
+}  // namespace
 
 Error sqfsError(int code, std::string_view what) {
   // libsquashfs errors are negative SQFS_ERROR codes; SQFS_ERROR_IO keeps errno.
@@ -128,6 +158,16 @@ Result<std::unique_ptr<SquashfsWriter>> SquashfsWriter::create(const std::filesy
 Status SquashfsWriter::beginFile(FsInode& inode) {
   fileInodes_.push_back(nullptr);
   inode.dataId = static_cast<int64_t>(fileInodes_.size() - 1);
+  if (inode.speculative) {
+    if (!h_->setAside) {
+      std::filesystem::path dir = h_->path.parent_path();
+      BERTH_ASSIGN(h_->setAside, openUnnamedFile(dir.empty() ? "." : dir));
+    }
+    current_ = &setAside_[inode.dataId];
+    current_->offset = h_->setAsideEnd;
+    return okStatus();
+  }
+  current_ = nullptr;
   if (int rc =
           sqfs_block_processor_begin_file(h_->processor.get(), &fileInodes_.back(), nullptr, 0);
       rc != 0)
@@ -135,7 +175,26 @@ Status SquashfsWriter::beginFile(FsInode& inode) {
   return okStatus();
 }
 
+Status SquashfsWriter::setAside(const void* data, size_t size) {
+  const char* bytes = static_cast<const char*>(data);
+  while (size > 0) {
+    ssize_t n = ::pwrite(h_->setAside.get(), bytes, size, static_cast<off_t>(h_->setAsideEnd));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return errnoError("squashfs: keep the data of a hidden file aside");
+    bytes += n;
+    size -= static_cast<size_t>(n);
+    h_->setAsideEnd += static_cast<uint64_t>(n);
+    current_->size += static_cast<uint64_t>(n);
+    stats_.setAsideBytes += static_cast<uint64_t>(n);
+  }
+  return okStatus();
+}
+
 Status SquashfsWriter::append(const void* data, size_t size) {
+  if (current_ != nullptr)
+    return setAside(data, size);
   stats_.inputBytes += size;
   if (int rc = sqfs_block_processor_append(h_->processor.get(), data, size); rc != 0)
     return sqfsError(rc, "squashfs: write file data");
@@ -143,13 +202,53 @@ Status SquashfsWriter::append(const void* data, size_t size) {
 }
 
 Status SquashfsWriter::endFile() {
+  if (std::exchange(current_, nullptr) != nullptr)
+    return okStatus();
   if (int rc = sqfs_block_processor_end_file(h_->processor.get()); rc != 0)
     return sqfsError(rc, "squashfs: end file");
   return okStatus();
 }
 
+Status SquashfsWriter::writeSetAside(const FsTree& tree) {
+  if (setAside_.empty())
+    return okStatus();
+  std::vector<FsInode*> needed;
+  std::unordered_set<const FsInode*> seen;
+  tree.forEach([&](const FsNode& node) {
+    FsInode* inode = node.inode.get();
+    if (inode->speculative && setAside_.count(inode->dataId) != 0 && seen.insert(inode).second)
+      needed.push_back(inode);
+  });
+  std::vector<char> buffer(kCopyBuffer);
+  for (FsInode* inode : needed) {
+    const SetAside& data = setAside_.at(inode->dataId);
+    // Into the slot the tree already refers to (deque elements never move).
+    if (int rc = sqfs_block_processor_begin_file(h_->processor.get(), &fileInodes_[inode->dataId],
+                                                 nullptr, 0);
+        rc != 0)
+      return sqfsError(rc, "squashfs: begin file");
+    for (uint64_t done = 0; done < data.size;) {
+      size_t want = static_cast<size_t>(std::min<uint64_t>(buffer.size(), data.size - done));
+      ssize_t n =
+          ::pread(h_->setAside.get(), buffer.data(), want, static_cast<off_t>(data.offset + done));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return errnoError("squashfs: read back the data of a hidden file");
+      BERTH_TRY(append(buffer.data(), static_cast<size_t>(n)));
+      done += static_cast<uint64_t>(n);
+    }
+    BERTH_TRY(endFile());
+    stats_.setAsideUsed += data.size;
+  }
+  setAside_.clear();
+  h_->setAside.reset();
+  return okStatus();
+}
+
 Status SquashfsWriter::finish(const FsTree& tree) {
   std::string where = fmt::format("squashfs `{}`", h_->path.string());
+  BERTH_TRY(writeSetAside(tree).withContext(where));
   if (int rc = sqfs_block_processor_finish(h_->processor.get()); rc != 0)
     return sqfsError(rc, fmt::format("{}: write file data", where));
 

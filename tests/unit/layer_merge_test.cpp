@@ -17,7 +17,8 @@ namespace {
 struct Merged {
   LayerMerger merger{MergeOptions{}, Logger()};
   std::map<const FsInode*, std::string> data;  // what was read, per inode
-  std::vector<std::string> readPaths;          // entries whose data was read
+  std::vector<std::string> readPaths;          // entries whose data went into the image
+  std::vector<std::string> asidePaths;         // hidden entries read speculatively
 
   const FsNode* node(const std::string& path) { return merger.tree().find(path); }
   std::string content(const std::string& path) {
@@ -41,7 +42,7 @@ void mergeInto(Merged& m, std::vector<std::string> topDown) {
       MergeDecision d = m.merger.add(**entry);
       if (!d.readInto)
         continue;
-      m.readPaths.push_back((*entry)->path);
+      (d.readInto->speculative ? m.asidePaths : m.readPaths).push_back((*entry)->path);
       char buf[4096];
       while (true) {
         auto n = reader->read(buf, sizeof buf);
@@ -83,8 +84,11 @@ TEST_CASE("merge: upper layers replace and delete; replaced data is never read")
   CHECK(m.node("etc/b") == nullptr);
   CHECK(m.content("etc/c") == "lower-c");
   CHECK(m.node("etc/.wh.b") == nullptr);
-  // Only the visible files were read: not lower's etc/a, not the deleted etc/b.
+  // Only the visible files were read into the image: not lower's etc/a, not the deleted etc/b
+  // (their data is only set aside, in case a hard link of their layer names them).
   CHECK(m.readPaths == std::vector<std::string>{"etc/a", "etc/c"});
+  CHECK(m.asidePaths == std::vector<std::string>{"etc/a", "etc/b"});
+  CHECK_FALSE(m.node("etc/a")->inode->speculative);
   CHECK(m.merger.stats().hidden >= 2);
 }
 
@@ -118,6 +122,18 @@ TEST_CASE("merge: a whited-out directory re-created above shows none of the old 
   Merged m;
   mergeInto(m, {top.bytes(), middle.bytes(), bottom.bytes()});
   CHECK(paths(m.merger.tree()) == std::vector<std::string>{"", "d", "d/fresh"});
+}
+
+TEST_CASE("merge: a directory deleted and made again in one layer, written into above") {
+  TarBuilder bottom, middle, top;
+  bottom.dir("d", 0700).file("d/old", "o");
+  middle.file(".wh.d", "").dir("d", 0750, 1000, 1000).file("d/x", "x");
+  top.file("d/y", "y");  // no entry for d itself: d is the middle layer's
+  Merged m;
+  mergeInto(m, {top.bytes(), middle.bytes(), bottom.bytes()});
+  CHECK(paths(m.merger.tree()) == std::vector<std::string>{"", "d", "d/x", "d/y"});
+  CHECK(m.node("d")->inode->mode == 0750);
+  CHECK(m.node("d")->inode->uid == 1000);
 }
 
 TEST_CASE("merge: hard links in one layer and across layers") {
@@ -157,22 +173,259 @@ TEST_CASE("merge: hostile entries are dropped or neutralised") {
   CHECK(m.node("escape") == nullptr);
   CHECK(m.content("abs/file") == "made relative");
   CHECK(m.node("dev/sda") == nullptr);
-  CHECK(m.node("usr/bin/su")->inode->mode == 0755);
-  CHECK(m.node("usr/bin/wall")->inode->mode == 0755);
+  CHECK(m.merger.stats().devicesDropped == 1);
+  CHECK(m.merger.stats().deviceSample == std::vector<std::string>{"/dev/sda"});
+  // setuid/setgid bits are kept by default (the image as built; images are mounted nosuid).
+  CHECK(m.node("usr/bin/su")->inode->mode == 04755);
+  CHECK(m.node("usr/bin/wall")->inode->mode == 02755);
   CHECK(m.node("var/mail")->inode->mode == 02775);  // setgid directories are harmless
   CHECK(m.node("link-out") == nullptr);
   CHECK(m.node("link-missing") == nullptr);
   // An absolute symlink resolves inside the container's root: kept as is.
   CHECK(m.node("abs-link")->inode->symlinkTarget == "/etc/passwd");
   CHECK(m.merger.stats().rejected == 5);  // ../escape, long name, device, 2 links
-  CHECK(m.merger.stats().setuidStripped == 2);
+  CHECK(m.merger.stats().setuidStripped == 0);
 
-  Merged admin;
-  admin.merger = LayerMerger(MergeOptions{.keepSetuid = true}, Logger());
+  Merged site;
+  site.merger = LayerMerger(MergeOptions{.stripSetuid = true}, Logger());
   TarBuilder again;
-  again.file("usr/bin/su", "suid", 04755);
-  mergeInto(admin, {again.bytes()});
-  CHECK(admin.node("usr/bin/su")->inode->mode == 04755);
+  again.file("usr/bin/su", "suid", 04755)
+      .file("usr/bin/wall", "sgid", 02755)
+      .dir("var/mail", 02775);
+  mergeInto(site, {again.bytes()});
+  CHECK(site.node("usr/bin/su")->inode->mode == 0755);
+  CHECK(site.node("usr/bin/wall")->inode->mode == 0755);
+  CHECK(site.node("var/mail")->inode->mode == 02775);  // setgid directories are harmless
+  CHECK(site.merger.stats().setuidStripped == 2);
+}
+
+// Issue 10: hard-link groups when upper layers replace, delete or hide some of their names.
+// Expected trees are what unpacking the layers bottom-up gives (umoci raw unpack, containerd).
+namespace {
+
+// The names of `paths` share one inode with that link count.
+void checkGroup(Merged& m, const std::vector<std::string>& names) {
+  CAPTURE(names.front());
+  const FsNode* first = m.node(names.front());
+  REQUIRE(first != nullptr);
+  for (const std::string& name : names) {
+    CAPTURE(name);
+    const FsNode* node = m.node(name);
+    REQUIRE(node != nullptr);
+    CHECK(node->inode == first->inode);
+  }
+  CHECK(first->inode->nlink == names.size());
+}
+
+}  // namespace
+
+TEST_CASE("hard links: the target replaced by an upper layer (issue 10)") {
+  TarBuilder lower, upper;
+  lower.dir("srv").file("srv/a", "old").hardlink("srv/b", "srv/a");
+  upper.file("srv/a", "new");
+  Merged m;
+  mergeInto(m, {upper.bytes(), lower.bytes()});
+  CHECK(m.content("srv/a") == "new");
+  CHECK(m.content("srv/b") == "old");
+  CHECK(m.node("srv/a")->inode != m.node("srv/b")->inode);
+  CHECK(m.node("srv/a")->inode->nlink == 1);
+  CHECK(m.node("srv/b")->inode->nlink == 1);
+  // The hidden srv/a was read aside; its data is used under the surviving name srv/b.
+  CHECK(m.asidePaths == std::vector<std::string>{"srv/a"});
+  CHECK(m.node("srv/b")->inode->speculative);
+}
+
+TEST_CASE("hard links: the target whited out or under an opaque directory above") {
+  SUBCASE("whiteout") {
+    TarBuilder lower, upper;
+    lower.file("a", "old").hardlink("b", "a");
+    upper.file(".wh.a", "");
+    Merged m;
+    mergeInto(m, {upper.bytes(), lower.bytes()});
+    CHECK(m.node("a") == nullptr);
+    CHECK(m.content("b") == "old");
+    CHECK(m.node("b")->inode->nlink == 1);
+  }
+  SUBCASE("opaque directory") {
+    TarBuilder lower, upper;
+    lower.dir("d").file("d/a", "old").hardlink("b", "d/a").hardlink("d/c", "d/a");
+    upper.dir("d").file("d/.wh..wh..opq", "").file("d/new", "n");
+    Merged m;
+    mergeInto(m, {upper.bytes(), lower.bytes()});
+    CHECK(paths(m.merger.tree()) == std::vector<std::string>{"", "b", "d", "d/new"});
+    CHECK(m.content("b") == "old");
+    CHECK(m.node("b")->inode->nlink == 1);
+  }
+  SUBCASE("whited-out parent directory") {
+    TarBuilder lower, upper;
+    lower.dir("d").file("d/a", "old").hardlink("keep", "d/a");
+    upper.file(".wh.d", "");
+    Merged m;
+    mergeInto(m, {upper.bytes(), lower.bytes()});
+    CHECK(paths(m.merger.tree()) == std::vector<std::string>{"", "keep"});
+    CHECK(m.content("keep") == "old");
+  }
+}
+
+TEST_CASE("hard links: the link replaced while its target stays") {
+  TarBuilder lower, upper;
+  lower.file("a", "old").hardlink("b", "a").hardlink("c", "a");
+  upper.file("b", "new b");
+  Merged m;
+  mergeInto(m, {upper.bytes(), lower.bytes()});
+  CHECK(m.content("a") == "old");
+  CHECK(m.content("b") == "new b");
+  checkGroup(m, {"a", "c"});
+  CHECK(m.node("b")->inode->nlink == 1);
+  CHECK(m.asidePaths.empty());  // nothing hidden needed: a's data was read as a visible file
+}
+
+TEST_CASE("hard links: groups of 3+ names and chains, one name replaced") {
+  SUBCASE("group") {
+    TarBuilder lower, upper;
+    lower.file("a", "old", 0755, 7, 8).hardlink("b", "a").hardlink("c", "a").hardlink("d", "a");
+    upper.file("a", "new");
+    Merged m;
+    mergeInto(m, {upper.bytes(), lower.bytes()});
+    CHECK(m.content("a") == "new");
+    checkGroup(m, {"b", "c", "d"});
+    CHECK(m.content("d") == "old");
+    CHECK(m.node("d")->inode->uid == 7);
+    CHECK(m.node("d")->inode->mode == 0755);
+  }
+  SUBCASE("chain") {
+    TarBuilder lower, upper;
+    lower.file("a", "old").hardlink("b", "a").hardlink("c", "b").hardlink("d", "c");
+    upper.file("a", "new").file(".wh.c", "");
+    Merged m;
+    mergeInto(m, {upper.bytes(), lower.bytes()});
+    CHECK(m.content("a") == "new");
+    CHECK(m.node("c") == nullptr);
+    checkGroup(m, {"b", "d"});
+    CHECK(m.content("b") == "old");
+  }
+  SUBCASE("across layers: links of upper layers to a lower group") {
+    TarBuilder bottom, middle, top;
+    bottom.file("x", "data").hardlink("y", "x");
+    middle.hardlink("z", "y");
+    top.hardlink("w", "z").file("x", "replaced");
+    Merged m;
+    mergeInto(m, {top.bytes(), middle.bytes(), bottom.bytes()});
+    CHECK(m.content("x") == "replaced");
+    checkGroup(m, {"w", "y", "z"});
+    CHECK(m.content("w") == "data");
+    CHECK(m.readPaths == std::vector<std::string>{"x"});   // top's
+    CHECK(m.asidePaths == std::vector<std::string>{"x"});  // bottom's, for w/y/z
+  }
+}
+
+TEST_CASE("hard links: a group split by a type change") {
+  TarBuilder lower, upper;
+  lower.file("a", "old").hardlink("b", "a").hardlink("c", "a");
+  upper.dir("a").file("a/inside", "i");
+  Merged m;
+  mergeInto(m, {upper.bytes(), lower.bytes()});
+  CHECK(m.node("a")->isDirectory());
+  CHECK(m.content("a/inside") == "i");
+  checkGroup(m, {"b", "c"});
+  CHECK(m.content("c") == "old");
+
+  SUBCASE("directory to file") {
+    TarBuilder lower2, upper2;
+    lower2.dir("a").file("a/f", "in dir").hardlink("g", "a/f");
+    upper2.file("a", "now a file").hardlink("a2", "a");
+    Merged m2;
+    mergeInto(m2, {upper2.bytes(), lower2.bytes()});
+    checkGroup(m2, {"a", "a2"});
+    CHECK(m2.content("a2") == "now a file");
+    CHECK(m2.content("g") == "in dir");
+    CHECK(m2.node("a/f") == nullptr);
+  }
+}
+
+TEST_CASE("hard links in an upper layer to files of that layer") {
+  TarBuilder lower, upper;
+  lower.file("a", "lower a").file("b", "lower b");
+  upper.file("a", "upper a").hardlink("b", "a").file("c", "c").hardlink("d", "c");
+  Merged m;
+  mergeInto(m, {upper.bytes(), lower.bytes()});
+  checkGroup(m, {"a", "b"});
+  checkGroup(m, {"c", "d"});
+  CHECK(m.content("b") == "upper a");
+  CHECK(m.readPaths == std::vector<std::string>{"a", "c"});
+}
+
+TEST_CASE("hard links whose target never came are dropped, with the reason") {
+  std::vector<std::string> warnings;
+  Merged m;
+  m.merger = LayerMerger(MergeOptions{}, Logger(
+                                             [&](LogLevel level, std::string_view text) {
+                                               if (level == LogLevel::kWarning)
+                                                 warnings.emplace_back(text);
+                                             },
+                                             LogLevel::kVerbose));
+  TarBuilder layer;
+  layer.hardlink("orphan", "nowhere").dir("d").hardlink("dirlink", "d").hardlink("self", "self");
+  mergeInto(m, {layer.bytes()});
+  CHECK(paths(m.merger.tree()) == std::vector<std::string>{"", "d"});
+  REQUIRE(warnings.size() == 3);
+  CHECK(warnings[0] == "layer 0: `dirlink` dropped: hard link to directory `d`");
+  CHECK(warnings[1] == "layer 0: `self` dropped: hard link to itself");
+  CHECK(warnings[2] == "`orphan` dropped: hard link to `nowhere`, which no layer contains");
+}
+
+// Issue 10, item 2: a later layer writes below a name an earlier layer made a symlink.
+TEST_CASE("paths below a lower layer's symlink land where it points, inside the root") {
+  SUBCASE("relative link") {
+    TarBuilder lower, upper;
+    lower.dir("usr").dir("usr/lib").file("usr/lib/old", "o").symlink("lib", "usr/lib");
+    upper.dir("lib/sub").file("lib/sub/new", "n").file("lib/top", "t");
+    Merged m;
+    mergeInto(m, {upper.bytes(), lower.bytes()});
+    REQUIRE(m.node("lib") != nullptr);
+    CHECK(m.node("lib")->inode->type == EntryType::kSymlink);
+    CHECK(m.node("lib")->inode->symlinkTarget == "usr/lib");
+    CHECK(m.content("usr/lib/sub/new") == "n");
+    CHECK(m.content("usr/lib/top") == "t");
+    CHECK(m.content("usr/lib/old") == "o");
+  }
+  SUBCASE("absolute link, chained through another link, whiteout through it") {
+    TarBuilder lower, upper;
+    lower.dir("real").file("real/gone", "g").file("real/stays", "s").symlink("mid", "/real");
+    lower.dir("etc").symlink("etc/conf", "../mid");
+    upper.file("etc/conf/.wh.gone", "").file("etc/conf/added", "a");
+    Merged m;
+    mergeInto(m, {upper.bytes(), lower.bytes()});
+    CHECK(paths(m.merger.tree()) == std::vector<std::string>{"", "etc", "etc/conf", "mid", "real",
+                                                             "real/added", "real/stays"});
+    CHECK(m.node("etc/conf")->inode->type == EntryType::kSymlink);
+  }
+  SUBCASE("dangling link: the directory is made where it points") {
+    TarBuilder lower, upper;
+    lower.symlink("data", "/srv/data");
+    upper.file("data/f", "f");
+    Merged m;
+    mergeInto(m, {upper.bytes(), lower.bytes()});
+    CHECK(m.node("data")->inode->type == EntryType::kSymlink);
+    CHECK(m.content("srv/data/f") == "f");
+  }
+  SUBCASE("a link that escapes stays in the root") {
+    TarBuilder lower, upper;
+    lower.symlink("up", "../../../../out");
+    upper.file("up/f", "f");
+    Merged m;
+    mergeInto(m, {upper.bytes(), lower.bytes()});
+    CHECK(m.content("out/f") == "f");
+  }
+  SUBCASE("the upper layer replaced the link itself: a directory") {
+    TarBuilder lower, upper;
+    lower.dir("t").symlink("d", "t");
+    upper.dir("d").file("d/f", "f");
+    Merged m;
+    mergeInto(m, {upper.bytes(), lower.bytes()});
+    CHECK(m.node("d")->isDirectory());
+    CHECK(m.content("d/f") == "f");
+  }
 }
 
 TEST_CASE("layer reader: gzip and zstd layers, xattrs, owners") {

@@ -47,7 +47,7 @@ insecure_registries = 127.0.0.1:5000
 registry_mirrors = docker.io=mirror.example:5000, quay.io = http://q.example
 gpu_library_dirs = /usr/local/nvidia/lib64
 zstd_level = 19
-keep_setuid = true
+strip_setuid = true
 pull_timeout = 10m
 writable_size = 4g
 staging_dir = /run/berth-stage
@@ -71,7 +71,7 @@ squashfuse = /usr/local/bin/squashfuse_ll
   CHECK(config->registryMirrors[1] == RegistryMirror{"quay.io", "http://q.example"});
   CHECK(config->gpuLibraryDirs == std::vector<std::filesystem::path>{"/usr/local/nvidia/lib64"});
   CHECK(config->zstdLevel == 19);
-  CHECK(config->keepSetuid);
+  CHECK(config->stripSetuid);
   CHECK(config->pullTimeout == std::chrono::seconds(600));
   CHECK(config->writableSize == "4g");
   CHECK(config->stagingDir == "/run/berth-stage");

@@ -28,7 +28,7 @@ pull() { "$BERTH_BIN" -q pull --cache "$cache" "$@" 2>"$work/stderr"; }
 out=$(pull "oci:$work/layout:v1")
 [[ $(sed -n 1p <<<"$out") == "$manifest_digest" ]] || fail "oci: digest $(sed -n 1p <<<"$out")"
 oci_image=$(sed -n 2p <<<"$out")
-grep -q 'setuid/setgid bits removed from 1 files' "$work/stderr" || fail "no setuid warning"
+! grep -q 'setuid' "$work/stderr" || fail "setuid message without --strip-setuid: $(cat "$work/stderr")"
 
 out=$(pull "oci-archive:$work/oci.tar:v1")
 [[ $(sed -n 1p <<<"$out") == "$manifest_digest" ]] || fail "oci-archive: another digest"
@@ -45,6 +45,14 @@ grep -q '^usr/bin/shared-link 1 0o755 0:0 0 usr/bin/shared$' "$work/oci.txt" ||
 out=$("$BERTH_BIN" -q pull --cache "$cache" -o "$work/out.sqsh" "oci:$work/layout:v1")
 [[ $(sed -n 2p <<<"$out") == "$work/out.sqsh" ]] || fail "-o: path $(sed -n 2p <<<"$out")"
 diff <(listing "$oci_image") <(listing "$work/out.sqsh") || fail "-o tree differs"
+
+# setuid/setgid bits: kept by default, removed on request (one line with the count).
+grep -q '^usr/bin/su 0 0o4755 ' "$work/oci.txt" || fail "setuid bit lost: $(grep su "$work/oci.txt")"
+"$BERTH_BIN" -q pull --cache "$cache" --strip-setuid -o "$work/strip.sqsh" "oci:$work/layout:v1" \
+  >/dev/null 2>"$work/stderr"
+grep -q 'setuid/setgid bits removed from 1 files' "$work/stderr" || fail "--strip-setuid: $(cat "$work/stderr")"
+listing "$work/strip.sqsh" >"$work/strip.txt"
+grep -q '^usr/bin/su 0 0o755 ' "$work/strip.txt" || fail "--strip-setuid kept the bit"
 
 mkdir -p "$work/sandbox/sub"
 echo hello >"$work/sandbox/sub/file"
