@@ -359,6 +359,10 @@ void LayerMerger::redirectBelowSymlink(FsNode& parent, std::unique_ptr<FsNode> d
   std::vector<std::pair<std::string, PendingLink>> rekeyed;
   for (auto it = pending_.lower_bound(prefix);
        it != pending_.end() && it->first.compare(0, prefix.size(), prefix) == 0;) {
+    if (it->second.layer == layer_) {
+      ++it;  // a link of this layer, before the symlink: named the directory's path
+      continue;
+    }
     std::string rest = it->first.substr(prefix.size());
     rekeyed.emplace_back(to.empty() ? rest : to + "/" + rest, std::move(it->second));
     it = pending_.erase(it);
@@ -475,24 +479,44 @@ bool LayerMerger::dropDevice(const LayerEntry& entry) {
 
 std::optional<std::string> LayerMerger::throughLayerSymlink(std::string_view path) const {
   auto [parentPath, name] = splitParent(path);
-  if (parentPath.empty())
+  if (parentPath.empty() || layerInodes_.empty())
     return std::nullopt;
-  const FsNode* node = &tree_.root();
-  for (const std::string& part : split(parentPath, '/')) {
-    auto it = node->children.find(part);
-    if (it == node->children.end())
-      return std::nullopt;
-    node = it->second.get();
-    if (node->whiteout || !node->inode)
-      return std::nullopt;
-    if (node->inode->type == EntryType::kSymlink && node->layer == layer_) {
-      std::string parent = resolveInRoot("", parentPath, layer_);
-      return parent.empty() ? std::string(name) : parent + "/" + std::string(name);
-    }
-    if (!node->isDirectory())
-      return std::nullopt;
+  // The nearest parent this layer made a non-directory (visible or not) decides.
+  for (size_t end = parentPath.size(); end != std::string_view::npos && end > 0;
+       end = parentPath.rfind('/', end - 1)) {
+    auto it = layerInodes_.find(std::string(parentPath.substr(0, end)));
+    if (it == layerInodes_.end())
+      continue;
+    const FsInode& inode = *it->second;
+    if (inode.type != EntryType::kSymlink)
+      return std::nullopt;  // a file in the way: unpacking would fail; dropped as hidden
+    auto [linkDir, linkName] = splitParent(parentPath.substr(0, end));
+    std::string parent = resolveInRoot(linkDir, inode.symlinkTarget, layer_);
+    std::string rest(parentPath.substr(end));  // "" or "/more/parents"
+    std::string resolved = parent + rest + "/" + std::string(name);
+    return resolved.front() == '/' ? resolved.substr(1) : resolved;
   }
   return std::nullopt;
+}
+
+void LayerMerger::replaceDirectoryBelow(const std::string& path) {
+  FsNode* node = tree_.find(path);
+  if (node == nullptr || node->whiteout || !node->isDirectory())
+    return;
+  node->opaqueLayer = upperOf(node->opaqueLayer, layer_);
+  dropLayerEntries(*node);
+}
+
+void LayerMerger::dropLayerEntries(FsNode& dir) {
+  for (auto it = dir.children.begin(); it != dir.children.end();) {
+    if (it->second->layer == layer_) {
+      replaced_.push_back(std::move(it->second));
+      it = dir.children.erase(it);
+      continue;
+    }
+    dropLayerEntries(*it->second);
+    ++it;
+  }
 }
 
 MergeDecision LayerMerger::add(const LayerEntry& entry) {
@@ -522,6 +546,8 @@ MergeDecision LayerMerger::addResolved(const LayerEntry& entry) {
   bool visible = finalVisible(entry.path, entry);
   if (!visible) {
     ++stats_.hidden;
+    if (entry.type != EntryType::kDirectory)
+      replaceDirectoryBelow(entry.path);
   } else if (dropDevice(entry)) {
     // Its directories stay, and what lower layers have at its path stays replaced.
     if (FsNode* parent = parentFor(entry.path, ParentUse::kEntry); parent && !name.empty())

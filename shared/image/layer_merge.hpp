@@ -78,7 +78,7 @@ class LayerMerger {
 
   MergeDecision addResolved(const LayerEntry& entry);
   // Where `path` lands when one of its parents is a symlink an earlier entry of this layer
-  // made; nullopt when none is.
+  // made (visible or not); nullopt when none is.
   std::optional<std::string> throughLayerSymlink(std::string_view path) const;
   // What the directories parentFor() makes are for: an entry's parents, or a whiteout's (gone
   // at finish() unless an entry of a lower layer shows they exist).
@@ -90,6 +90,10 @@ class LayerMerger {
   // Whether `path` of this layer shows in the final tree (no upper layer defined or hid it).
   bool finalVisible(std::string_view path, const LayerEntry& entry);
   void applyWhiteout(const LayerEntry& entry, std::string_view name);
+  // A hidden non-directory of this layer at `path`, where an upper layer has a directory: what
+  // lower layers (and this one, before) put below it was deleted with the directory it replaced.
+  void replaceDirectoryBelow(const std::string& path);
+  void dropLayerEntries(FsNode& dir);
   // Places a visible entry in the tree; returns its node (nullptr: a directory merged into an
   // existing one, or rejected).
   FsNode* placeEntry(const LayerEntry& entry, FsNode& parent, std::string_view name);
