@@ -31,8 +31,6 @@ struct SqfsFree {
   void operator()(void* pointer) const { sqfs_free(pointer); }
 };
 
-constexpr std::string_view kNotSquashfs = "not a squashfs image (corrupt or truncated)";
-
 Result<std::optional<std::string>> readSquashfsFile(const std::string& image, std::string_view path,
                                                     size_t limit) {
   auto fail = [&](std::string_view what, int code) {
@@ -44,7 +42,7 @@ Result<std::optional<std::string>> readSquashfsFile(const std::string& image, st
     return errnoError(fmt::format("open image `{}`", image));
   sqfs_super_t super;
   if (int rc = sqfs_super_read(&super, file.get()); rc != 0)
-    return fail(kNotSquashfs, rc);
+    return fail("corrupt or not a squashfs image", rc);
   sqfs_compressor_config_t config;
   if (int rc =
           sqfs_compressor_config_init(&config, static_cast<SQFS_COMPRESSOR>(super.compression_id),
@@ -106,7 +104,7 @@ Status checkSquashfsImage(int imageFd, const std::filesystem::path& path) {
        {super.id_table_start, super.inode_table_start, super.directory_table_start})
     valid = valid && le64toh(start) < used;
   if (!valid)
-    return Error(fmt::format("`{}` is {}", path.string(), kNotSquashfs));
+    return Error(fmt::format("`{}` is {}", path.string(), kNotSquashfsImage));
   return okStatus();
 }
 

@@ -17,6 +17,9 @@ namespace berth::container {
 // Keep in sync with docs/running.md ("Large image configs").
 inline constexpr size_t kMaxImageConfigBytes = size_t{32} << 20;
 
+// What a file that is not a whole squashfs image is called (checkSquashfsFile, and below).
+inline constexpr std::string_view kNotSquashfsImage = "not a squashfs image (corrupt or truncated)";
+
 // Ok when `imageFd` (the squashfs file `path`, open for reading) starts with a squashfs 4.0
 // superblock whose tables lie inside the file; else "`path` is not a squashfs image (corrupt
 // or truncated)". Run before the image is mounted or served: the kernel and libsquashfuse

@@ -25,7 +25,8 @@ using ImageResolver = std::function<Result<std::filesystem::path>(std::string_vi
 [[nodiscard]] Result<ImageLocation> locateImage(std::string_view argument, bool sandbox,
                                                 const ImageResolver& resolver);
 
-// Opens `path` and checks it is a whole squashfs image (image_files.hpp: checkSquashfsImage).
+// Checks the squashfs magic at the start of `path`: a quick look while locating the image (the
+// whole check, with the same message, comes before mounting: image_files.hpp).
 [[nodiscard]] Status checkSquashfsFile(const std::filesystem::path& path);
 
 }  // namespace berth::container
