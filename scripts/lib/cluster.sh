@@ -45,7 +45,7 @@ munge_start() {
   mkdir -p /run/munge
   chown munge:munge /run/munge
   chmod 0755 /run/munge
-  runuser -u munge -- /usr/sbin/munged </dev/null >/dev/null 2>&1 ||
+  (testbed_exec_clean runuser -u munge -- /usr/sbin/munged) </dev/null >/dev/null 2>&1 ||
     testbed_die "munged did not start (see /var/log/munge/munged.log)"
   testbed_wait_for 10 munge_works || testbed_die "munged started but munge -n | unmunge fails"
   touch "$BERTH_MUNGE_MARKER"
@@ -151,8 +151,8 @@ CONF
 # the background itself and writes its pid file.
 cluster_start_daemon() { # host, command...
   local host=$1; shift
-  nsenter --net="/run/netns/$BERTH_NETNS" -- unshare --uts -- \
-    env SLURM_CONF="$BERTH_CLUSTER_CONF" sh -c 'hostname "$0" && exec "$@"' "$host" "$@" \
+  (testbed_exec_clean nsenter --net="/run/netns/$BERTH_NETNS" -- unshare --uts -- \
+    env SLURM_CONF="$BERTH_CLUSTER_CONF" sh -c 'hostname "$0" && exec "$@"' "$host" "$@") \
     </dev/null >>"$BERTH_CLUSTER_DIR/log/daemon-start.log" 2>&1
 }
 

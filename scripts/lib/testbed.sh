@@ -18,6 +18,18 @@ BERTH_OTHER_USER=${BERTH_OTHER_USER:-berthother}
 BERTH_TESTBED_ENV=$BERTH_TESTBED_DIR/env
 
 testbed_log() { echo "testbed: $*" >&2; }
+
+# Execs CMD with only stdin, stdout and stderr open; call it in a subshell to start a daemon.
+# A daemon must not keep a descriptor of its caller: a `flock` around a test run would stay
+# held for as long as the registry or munged lives.
+testbed_exec_clean() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
+  done
+  exec "$@"
+}
 testbed_die() { echo "testbed: error: $*" >&2; exit 1; }
 
 # Creates the namespace with loopback up and a second loopback address (glibc will not
