@@ -428,6 +428,42 @@ TEST_CASE("paths below a lower layer's symlink land where it points, inside the 
   }
 }
 
+// Found by the differential test (tests/differential): each as its reduced layer listing.
+TEST_CASE("merge: a hidden file that replaced an upper layer's directory hides what lies below") {
+  TarBuilder bottom, middle, top;
+  bottom.dir("a").dir("a/old").file("a/old/f", "gone");
+  middle.file("a", "a file for a while");
+  top.dir("a", 02775);
+  Merged m;
+  mergeInto(m, {top.bytes(), middle.bytes(), bottom.bytes()});
+  CHECK(paths(m.merger.tree()) == std::vector<std::string>{"", "a"});
+  CHECK(m.node("a")->inode->mode == 02775);
+}
+
+TEST_CASE("merge: below a symlink of the same layer, even one an upper layer replaced") {
+  TarBuilder lower, upper;
+  lower.symlink("e1", "/nowhere").file("e1/a2", "through the link");
+  upper.file("e1", "replaced");
+  Merged m;
+  mergeInto(m, {upper.bytes(), lower.bytes()});
+  CHECK(m.content("e1") == "replaced");
+  CHECK(m.content("nowhere/a2") == "through the link");
+}
+
+TEST_CASE("merge: a hard link made before its layer's symlink names the directory's file") {
+  TarBuilder bottom, middle, top;
+  bottom.dir("d").dir("d/b").file("d/b/f", "in the directory");
+  middle.hardlink("a", "d/b/f").symlink("d/b", "/e");
+  top.dir("d/b/h");  // through the symlink: lands in /e/h
+  Merged m;
+  mergeInto(m, {top.bytes(), middle.bytes(), bottom.bytes()});
+  CHECK(m.content("a") == "in the directory");
+  CHECK(m.node("d/b")->inode->type == EntryType::kSymlink);
+  REQUIRE(m.node("e/h") != nullptr);
+  CHECK(m.node("e/h")->isDirectory());
+  CHECK(m.node("d/b/f") == nullptr);
+}
+
 TEST_CASE("layer reader: gzip and zstd layers, xattrs, owners") {
   for (const char* filter : {"gzip", "zstd", "none"}) {
     CAPTURE(filter);
