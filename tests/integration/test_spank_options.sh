@@ -51,6 +51,21 @@ expect_out '^/opt$' "the image's WorkingDir is not the default without home"
 as_user_ok BERTH_CONTAINER_WORKDIR=/etc srun -N1 -n1 --container-image="$TINY" pwd
 expect_out '^/etc$'
 pass "--container-workdir, launch dir, image default"
+# A workdir that exists but that the user cannot enter (below a root-only directory of the bound
+# home): "Permission denied", not "no such directory".
+mkdir -p "$SPANK_WORK/locked/inner" && chmod 0700 "$SPANK_WORK/locked"
+expect_user_error "--container-workdir=$SPANK_WORK/locked/inner: Permission denied" \
+  srun -N1 -n1 --container-image="$TINY" --container-workdir="$SPANK_WORK/locked/inner" true
+
+# An image config far over 64 KiB (2,000 history entries, a 20 KiB Env value) runs: the helper
+# passes it whole to slurmstepd (it stopped at 64 KiB with "message too large").
+BIG_IMG=$SPANK_WORK/bigconfig.sqsh
+make_image "$BIG_IMG" "$(python3 -c 'import json; print(json.dumps({"architecture": "amd64", "os": "linux",
+  "config": {"Env": ["PATH=/bin", "BIG_VAR=" + "b" * 20000]},
+  "history": [{"created_by": "RUN step %d %s" % (i, "x" * 40)} for i in range(2000)]}))')"
+as_user_ok srun -N1 -n1 --container-image="$BIG_IMG" sh -c 'echo big ${#BIG_VAR}'
+expect_out '^big 20000$'
+pass "an image config over 64 KiB"
 
 # Environment precedence: image Env < Slurm variables < --container-env; host PATH never.
 # (--container-gpu=none: the test bed's nodes have fake GPUs, whose injection appends to PATH.)
