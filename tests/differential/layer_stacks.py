@@ -118,6 +118,7 @@ class Generator:
         self.counter = 0
         self.written_through = set()  # symlinks an entry's path went through, their targets
         self.layer_links = set()  # symlinks of the layer being made
+        self.landed = set()  # where entries written through a symlink landed
 
     def name(self):
         r = self.rng.random()
@@ -128,11 +129,16 @@ class Generator:
             return self.rng.choice(ALPHABET)  # small name space: collisions across layers
         return self.rng.choice(ALPHABET) + str(self.rng.randrange(4))
 
+    def protected(self, path):
+        """A symlink an entry was written through, its target, or a directory above one:
+        deleting or replacing those afterwards is outside what berth's top-down merge
+        resolves (docs/pull.md, "How we check layer conformance")."""
+        return path in self.landed or any(w == path or w.startswith(path + "/")
+                                          for w in self.written_through)
+
     def pick(self, kinds):
-        # Not a symlink an upper layer wrote through, nor a directory above one: deleting or
-        # replacing those is outside what berth's top-down merge resolves (docs/pull.md).
-        paths = [p for p, k in self.model.kind.items() if k in kinds and p
-                 and not any(w == p or w.startswith(p + "/") for w in self.written_through)]
+        paths = [p for p, k in self.model.kind.items()
+                 if k in kinds and p and not self.protected(p)]
         return self.rng.choice(sorted(paths)) if paths else None
 
     def dirs(self):
@@ -153,16 +159,23 @@ class Generator:
                 direct = posixpath.normpath(posixpath.join(base, target)).lstrip("/")
                 if real is not None and real == direct and self.model.kind.get(real) == "d":
                     self.written_through.update({link, real})
-                    return link + "/" + self.name()
+                    name = self.name()
+                    self.landed.add(real + "/" + name if real else name)
+                    return link + "/" + name
         if r < 0.2:
             depth = self.rng.randint(3, 12)
-            return "/".join(self.name()[:3] for _ in range(depth))
-        parent = self.rng.choice(sorted(self.dirs()))
-        for _ in range(10):
+            path = "/".join(self.name()[:3] for _ in range(depth))
+        else:
+            parent = self.rng.choice(sorted(self.dirs()))
             path = (parent + "/" if parent else "") + self.name()
-            if path not in layer_paths:
-                return path
-        return None
+        if path in layer_paths or self.protected(path):
+            return None
+        # Parents that exist are directories: no write through a link that is not recorded.
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            if self.model.kind.get("/".join(parts[:i]), "d") != "d":
+                return None
+        return path
 
     def meta(self, modes, xattrs=True):
         uid, gid = self.rng.choice(OWNERS)

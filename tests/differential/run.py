@@ -356,6 +356,10 @@ def main():
                 counts[status] += 1
                 if report:
                     print(report, flush=True)
+                done = seed - first + 1
+                if done % 1000 == 0 and done < count:
+                    print("progress: %d generated, %d mismatches" % (done, counts["mismatch"]),
+                          flush=True)
     finally:
         if own_work and not args.keep:
             shutil.rmtree(args.work, ignore_errors=True)
