@@ -112,6 +112,7 @@ Backend makeBackend(const config::SiteConfig& site, const Logger& log) {
                   const std::filesystem::path& output, const UserIdentity& user) {
         return saveContainer(site, image, layer, output, user, log);
       };
+  backend.checkSaveTarget = checkSaveTarget;
   return backend;
 }
 

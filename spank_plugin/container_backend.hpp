@@ -34,6 +34,9 @@ struct ImageRequest {
   std::optional<std::string> pinnedDigest;  // "sha256:..." when srun pinned the tag
   UserIdentity user;                        // credentials and file access are the user's
   GetEnv userEnvironment;                   // the job's: registry credential variables
+  // slurmstepd: whether Slurm ended the step meanwhile (an RPC); a pull or a wait for another
+  // node's pull polls it and stops.
+  std::function<bool()> stepEnded;
 };
 
 // Everything the runtime needs to build one step's container on one node.
@@ -79,6 +82,10 @@ struct Backend {
   std::function<Status(const std::filesystem::path& image, const std::filesystem::path& upper,
                        const std::filesystem::path& output, const UserIdentity& user)>
       saveContainer;
+  // Whether `user` can create `output` (its directory writable): checked when the step starts,
+  // because a save that fails after the tasks cannot change the step's exit code any more.
+  std::function<Status(const std::filesystem::path& output, const UserIdentity& user)>
+      checkSaveTarget;
 };
 
 // The real backend, over libberth; `log` receives progress (pull messages) for the user.

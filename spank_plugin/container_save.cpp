@@ -112,13 +112,42 @@ Status copyAsUser(int sourceFd, const std::filesystem::path& output, const sys::
   return file.commit();
 }
 
+// The user's identity for good (supplementary groups included): what the save runs as.
+Result<sys::Identity> saveIdentity(const UserIdentity& ids) {
+  BERTH_ASSIGN(sys::Identity user, sys::lookupIdentity(static_cast<uid_t>(ids.uid)));
+  user.gid = static_cast<gid_t>(ids.gid);
+  return user;
+}
+
+// Run as the user: copyAsUser() will create a temp file next to `output` and rename it over.
+Status checkWritable(const std::filesystem::path& output) {
+  std::filesystem::path dir = output.parent_path();
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0)
+    return errnoError(fmt::format("directory {}", dir.string()));
+  if (!S_ISDIR(st.st_mode))
+    return Error(fmt::format("{} is not a directory", dir.string()));
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    return errnoError(fmt::format("cannot create files in {}", dir.string()));
+  if (::stat(output.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    return Error(fmt::format("{} is a directory", output.string()));
+  return okStatus();
+}
+
 }  // namespace
+
+Status checkSaveTarget(const std::filesystem::path& output, const UserIdentity& userIds) {
+  BERTH_ASSIGN(sys::Identity user, saveIdentity(userIds));
+  return runInChild("check the save path", [&]() -> Status {
+    BERTH_TRY(sys::dropPrivileges(user));
+    return checkWritable(output);
+  });
+}
 
 Status saveContainer(const config::SiteConfig& site, const std::filesystem::path& image,
                      const std::filesystem::path& layer, const std::filesystem::path& output,
                      const UserIdentity& userIds, const Logger& log) {
-  BERTH_ASSIGN(sys::Identity user, sys::lookupIdentity(static_cast<uid_t>(userIds.uid)));
-  user.gid = static_cast<gid_t>(userIds.gid);
+  BERTH_ASSIGN(sys::Identity user, saveIdentity(userIds));
   // Next to the layer: node-local, root-only.
   BERTH_ASSIGN(TempDir work, TempDir::create(layer.parent_path(), ".save"));
   for (const char* dir : {"lower", "merged"}) {

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "shared/config/site_mapping.hpp"
+#include "shared/core/cancel.hpp"
 #include "shared/core/file_lock.hpp"
 #include "shared/image/credentials.hpp"
 #include "shared/image/image_cache.hpp"
@@ -18,6 +19,10 @@
 
 namespace berth::spank {
 namespace {
+
+// How often a step that waits for its image (its own pull or another node's) asks Slurm
+// whether it was cancelled meanwhile: the delay before a cancelled step lets its nodes go.
+constexpr std::chrono::seconds kStepPollInterval(1);
 
 // How stale an image's "last used" time in the site cache may get (for `berth cache gc`): a
 // step start updates it (index lock, write, fsync) at most this often per node.
@@ -62,27 +67,11 @@ Result<image::EnvLookup> userCredentials(const ImageRequest& request, std::strin
       });
 }
 
-Result<std::filesystem::path> ensureImage(const config::SiteConfig& site, const Logger& log,
-                                          const ImageRequest& request) {
-  if (isImagePath(request.image)) {
-    if (!site.allowUserImages)
-      return Error("squashfs files named by path are not allowed on this site");
-    // Opened with the user's identity when the container is built.
-    return std::filesystem::path(request.image);
-  }
-  // The digest srun pinned: every node runs the same image even if the tag moved since.
-  if (request.pinnedDigest) {
-    // Every step after the first: the image is there. One stat and (at most every
-    // kTouchInterval) an index update; no clean-up or scan of the cache on each step start.
-    image::ImageCache cache = image::ImageCache::attach(site.imageCache);
-    BERTH_ASSIGN(std::optional<std::filesystem::path> present,
-                 cache.findImageFile(*request.pinnedDigest));
-    if (present) {
-      (void)cache.touchIfOlder(*request.pinnedDigest, kTouchInterval);
-      return *present;
-    }
-  }
-  BERTH_ASSIGN(image::ImageCache cache, image::ImageCache::open(site.imageCache));
+// The image of `request` in `cache`, pulled unless another node of the step pulls it (then its
+// pull is waited for); `cancelled` stops both.
+Result<std::filesystem::path> waitOrPull(const config::SiteConfig& site, const Logger& log,
+                                         const ImageRequest& request, image::ImageCache& cache,
+                                         const CancelCheck& cancelled) {
   std::optional<FileLock> pullLock;
   if (request.pinnedDigest) {
     BERTH_ASSIGN(auto cached, cache.find(*request.pinnedDigest));
@@ -95,7 +84,7 @@ Result<std::filesystem::path> ensureImage(const config::SiteConfig& site, const 
     // pull has resolved the reference).
     BERTH_ASSIGN(std::string stem, image::digestFileStem(*request.pinnedDigest));
     BERTH_ASSIGN(pullLock, FileLock::acquire(cache.root() / "locks" / (stem + ".pull"),
-                                             LockMode::kExclusive, site.pullTimeout)
+                                             LockMode::kExclusive, site.pullTimeout, cancelled)
                                .withContext("wait for another node's pull"));
     BERTH_ASSIGN(cached, cache.find(*request.pinnedDigest));
     if (cached) {
@@ -117,12 +106,49 @@ Result<std::filesystem::path> ensureImage(const config::SiteConfig& site, const 
   options.registry = config::registryOptionsFor(site);
   BERTH_ASSIGN(options.registry.env, userCredentials(request, reference.registry));
   options.convert = config::convertOptionsFor(site);
+  options.registry.cancelled = cancelled;
   log.info("berth: pulling {} into {}", reference.toString(), site.imageCache.string());
   BERTH_ASSIGN(image::PullResult pulled,
                image::pullImage(reference.toString(), cache, options, {}, log));
   if (!request.pinnedDigest || reference.toString() != request.image)
     (void)cache.recordReference(request.image, pulled.digest);
   return pulled.path;
+}
+
+Result<std::filesystem::path> ensureImage(const config::SiteConfig& site, const Logger& log,
+                                          const ImageRequest& request) {
+  if (isImagePath(request.image)) {
+    if (!site.allowUserImages)
+      return Error("squashfs files named by path are not allowed on this site");
+    // Opened with the user's identity when the container is built.
+    return std::filesystem::path(request.image);
+  }
+  BERTH_ASSIGN(sys::TrustedOwners cacheOwners, config::cacheOwnersFor(site));
+  // The digest srun pinned: every node runs the same image even if the tag moved since.
+  if (request.pinnedDigest) {
+    // Every step after the first: the image is there. One stat and (at most every
+    // kTouchInterval) an index update; no clean-up or scan of the cache on each step start.
+    image::ImageCache cache = image::ImageCache::attach(site.imageCache, cacheOwners);
+    BERTH_ASSIGN(std::optional<std::filesystem::path> present,
+                 cache.findImageFile(*request.pinnedDigest));
+    if (present) {
+      (void)cache.touchIfOlder(*request.pinnedDigest, kTouchInterval);
+      return *present;
+    }
+  }
+  BERTH_ASSIGN(image::ImageCache cache, image::ImageCache::open(site.imageCache, cacheOwners));
+  // From here the step may wait for minutes (another node's pull, or its own): a step that
+  // Slurm cancels meanwhile stops waiting and pulling, and lets its nodes go.
+  std::optional<CancelWatch> watch;
+  if (request.stepEnded)
+    watch.emplace(request.stepEnded, kStepPollInterval);
+  Result<std::filesystem::path> image =
+      waitOrPull(site, log, request, cache, watch ? watch->check() : CancelCheck());
+  if (!image.ok() && isCancellation(image.error()))
+    return Error(
+        "the step ended (cancelled or out of time) while its image was pulled: pull abandoned",
+        ECANCELED);
+  return image;
 }
 
 }  // namespace

@@ -18,4 +18,8 @@ Status saveContainer(const config::SiteConfig& site, const std::filesystem::path
                      const std::filesystem::path& layer, const std::filesystem::path& output,
                      const UserIdentity& user, const Logger& log);
 
+// Fails unless `user` can create `output` (a file in an existing directory the user may
+// write): what saveContainer needs at the end, checked as the user at the start.
+Status checkSaveTarget(const std::filesystem::path& output, const UserIdentity& user);
+
 }  // namespace berth::spank

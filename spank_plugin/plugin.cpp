@@ -8,6 +8,8 @@
 // Every callback runs its body through runGuarded(), which turns an Error or an exception into
 // one logged line and -1; nothing thrown ever crosses into Slurm (STYLE.md rule 1).
 extern "C" {
+#include <slurm/slurm.h>
+#include <slurm/slurm_errno.h>
 #include <slurm/spank.h>
 }
 
@@ -220,6 +222,39 @@ berth::spank::StepInfo stepInfo(spank_t spank, const berth::spank::Environment& 
   return info;
 }
 
+// Whether Slurm ended the job (scancel, time limit, node failure) or the step (its own time
+// limit), as slurmctld sees it. While the step starts, slurmstepd itself is not told: Slurm
+// 22.05 holds the kill until the tasks run (slurmstepd/req.c, _wait_for_job_running), so a
+// pull polls this. slurmstepd's own libslurm makes the RPCs (no library of ours links it).
+// Unreachable slurmctld: not ended.
+bool stepEnded(uint32_t jobId, uint32_t stepId) {
+  job_info_msg_t* jobs = nullptr;
+  if (slurm_load_job(&jobs, jobId, SHOW_ALL) != SLURM_SUCCESS)
+    return slurm_get_errno() == ESLURM_INVALID_JOB_ID;  // purged already
+  bool ended = true;
+  for (uint32_t i = 0; i < jobs->record_count; ++i) {
+    const slurm_job_info_t& job = jobs->job_array[i];
+    if (job.job_id != jobId)
+      continue;
+    uint32_t base = job.job_state & JOB_STATE_BASE;
+    ended = (job.job_state & JOB_COMPLETING) != 0 || (base != JOB_RUNNING && base != JOB_SUSPENDED);
+  }
+  slurm_free_job_info_msg(jobs);
+  if (ended)
+    return true;
+  job_step_info_response_msg_t* steps = nullptr;
+  if (slurm_get_job_steps(0, jobId, stepId, &steps, SHOW_ALL) != SLURM_SUCCESS)
+    return false;
+  for (uint32_t i = 0; i < steps->job_step_count; ++i) {
+    const job_step_info_t& step = steps->job_steps[i];
+    if (step.step_id.job_id == jobId && step.step_id.step_id == stepId &&
+        (step.state & JOB_STATE_BASE) == JOB_TIMEOUT)
+      ended = true;
+  }
+  slurm_free_job_step_info_response_msg(steps);
+  return ended;
+}
+
 std::vector<std::string> pluginArguments(int argc, char** argv) {
   std::vector<std::string> arguments;
   for (int i = 0; i < argc; ++i)
@@ -254,9 +289,11 @@ BERTH_EXPORT int slurm_spank_init_post_opt(spank_t spank, int /*argc*/, char** /
     if (context == S_CTX_REMOTE) {
       // Never fails: user errors are reported when the tasks start (see remote_side.hpp).
       berth::spank::Environment jobEnv = jobEnvironment(spank);
+      berth::spank::StepInfo step = stepInfo(spank, jobEnv);
       berth::spank::NodeFacts node{
-          .step = stepInfo(spank, jobEnv),
-          .slurmConf = processGetenv("SLURM_CONF").value_or("/etc/slurm/slurm.conf")};
+          .step = step,
+          .slurmConf = processGetenv("SLURM_CONF").value_or("/etc/slurm/slurm.conf"),
+          .stepEnded = [job = step.jobId, id = step.stepId] { return stepEnded(job, id); }};
       berth::spank::prepareStep(state(), node, jobEnv, berth::spank::makeBackend(state().site, log),
                                 log);
     }

@@ -76,7 +76,8 @@ Status buildStepContainer(StepState& state, const NodeFacts& node, const Environ
   ImageRequest imageRequest{.image = imageArgument,
                             .pinnedDigest = pinnedDigestFor(image, jobEnv.get(kPinVariable)),
                             .user = user,
-                            .userEnvironment = jobEnv.get};
+                            .userEnvironment = jobEnv.get,
+                            .stepEnded = node.stepEnded};
   if (!backend.ensureImage || !backend.buildContainer)
     return Error("this build of berth has no container runtime");
   BERTH_ASSIGN(std::filesystem::path imageFile, backend.ensureImage(imageRequest));
@@ -132,6 +133,12 @@ Status buildStepContainer(StepState& state, const NodeFacts& node, const Environ
         return Error(fmt::format("--container-save={}: give an absolute path", *save));
       target = std::filesystem::path(*cwd) / target;
     }
+    // The first node saves, once the tasks are gone; by then Slurm has the step's exit code
+    // (a task_exit or exit callback cannot change it in Slurm 22.05), so a path the user cannot
+    // write fails the step here, where its tasks still fail with the message.
+    if (step.nodeId == 0 && backend.checkSaveTarget)
+      BERTH_TRY(backend.checkSaveTarget(target, user)
+                    .withContext(fmt::format("--container-save={}", target.string())));
     state.saveTo = target;
   }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 
 #include "shared/core/log.hpp"
 #include "shared/core/result.hpp"
@@ -21,6 +22,9 @@ namespace berth::spank {
 struct NodeFacts {
   StepInfo step;
   std::filesystem::path slurmConf;  // $SLURM_CONF of slurmstepd, else /etc/slurm/slurm.conf
+  // Asks slurmctld whether the job or step ended (cancelled, out of time): an RPC, for a pull
+  // to poll now and then.
+  std::function<bool()> stepEnded;
 };
 
 // `jobEnv` is the job's environment (spank_getenv); `log` goes to the slurmd log.

@@ -33,7 +33,8 @@ Result<FileLock> FileLock::tryAcquire(const std::filesystem::path& path, LockMod
 }
 
 Result<FileLock> FileLock::acquire(const std::filesystem::path& path, LockMode mode,
-                                   std::chrono::milliseconds timeout) {
+                                   std::chrono::milliseconds timeout,
+                                   const CancelCheck& cancelled) {
   BERTH_ASSIGN(UniqueFd fd, openLockFile(path));
   // Poll with a growing pause: flock has no timeout of its own, and a signal-based
   // timeout would disturb the host process (slurmstepd).
@@ -46,6 +47,8 @@ Result<FileLock> FileLock::acquire(const std::filesystem::path& path, LockMode m
     if (errno != EWOULDBLOCK && errno != EINTR) {
       return errnoError(fmt::format("lock `{}`", path.string()));
     }
+    if (isCancelled(cancelled))
+      return cancelledError(fmt::format("wait for the lock `{}`", path.string()));
     if (std::chrono::steady_clock::now() >= deadline) {
       return Error(fmt::format("lock `{}`: still held by another process after {} ms",
                                path.string(), timeout.count()),

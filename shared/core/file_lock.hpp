@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "shared/core/cancel.hpp"
 #include "shared/core/result.hpp"
 #include "shared/core/unique_fd.hpp"
 
@@ -16,9 +17,11 @@ enum class LockMode { kShared, kExclusive };
 
 class FileLock {
  public:
-  // Opens (creating, mode 0644) `path` and locks it; gives up with an error after `timeout`.
+  // Opens (creating, mode 0644) `path` and locks it; gives up with an error after `timeout`,
+  // or with cancelledError() as soon as `cancelled` says so.
   static Result<FileLock> acquire(const std::filesystem::path& path, LockMode mode,
-                                  std::chrono::milliseconds timeout);
+                                  std::chrono::milliseconds timeout,
+                                  const CancelCheck& cancelled = {});
   // One attempt: an empty optional-like failure is reported as an Error with errnum EWOULDBLOCK.
   static Result<FileLock> tryAcquire(const std::filesystem::path& path, LockMode mode);
 

@@ -31,6 +31,7 @@ struct Transfer {
   HttpResponse* response;
   const BodySink* sink;
   size_t maxBody;
+  const CancelCheck* cancelled;
   bool aborted = false;
   bool tooLarge = false;
 };
@@ -78,6 +79,12 @@ size_t onBody(char* data, size_t size, size_t count, void* user) {
   return chunk.size();
 }
 
+// libcurl's progress callback: non-zero aborts the transfer (CURLE_ABORTED_BY_CALLBACK).
+int onProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* t = static_cast<Transfer*>(user);
+  return isCancelled(*t->cancelled) ? 1 : 0;
+}
+
 }  // namespace
 
 struct HttpSession::Handle {
@@ -111,10 +118,12 @@ std::string HttpResponse::header(std::string_view lowercaseName) const {
 Result<HttpResponse> HttpSession::perform(const HttpRequest& request, const BodySink& sink) {
   const CurlLibrary& api = *handle_->library;
   CURL* curl = handle_->curl;
+  if (isCancelled(request.cancelled))
+    return cancelledError(request.url);
   api.easyReset(curl);
   HttpResponse response;
-  Transfer transfer{&response, &sink,
-                    request.maxBodyBytes ? request.maxBodyBytes : kDefaultMaxBody};
+  Transfer transfer{&response, &sink, request.maxBodyBytes ? request.maxBodyBytes : kDefaultMaxBody,
+                    &request.cancelled};
   CurlSlist headers{api};
   for (const std::string& h : request.headers)
     headers.append(h);
@@ -136,6 +145,11 @@ Result<HttpResponse> HttpSession::perform(const HttpRequest& request, const Body
   api.easySetopt(curl, CURLOPT_HEADERDATA, &transfer);
   api.easySetopt(curl, CURLOPT_WRITEFUNCTION, onBody);
   api.easySetopt(curl, CURLOPT_WRITEDATA, &transfer);
+  if (request.cancelled) {
+    api.easySetopt(curl, CURLOPT_XFERINFOFUNCTION, onProgress);
+    api.easySetopt(curl, CURLOPT_XFERINFODATA, &transfer);
+    api.easySetopt(curl, CURLOPT_NOPROGRESS, 0L);
+  }
   if (request.method == "HEAD")
     api.easySetopt(curl, CURLOPT_NOBODY, 1L);
   std::string range;
@@ -152,6 +166,8 @@ Result<HttpResponse> HttpSession::perform(const HttpRequest& request, const Body
   api.easySetopt(curl, CURLOPT_HTTPHEADER, nullptr);
   if (transfer.tooLarge)
     return Error(fmt::format("{}: response larger than {} bytes", request.url, transfer.maxBody));
+  if (code == CURLE_ABORTED_BY_CALLBACK && !transfer.aborted)
+    return cancelledError(request.url);
   if (transfer.aborted)
     return Error(fmt::format("{}: transfer aborted", request.url));
   if (code == CURLE_PARTIAL_FILE && response.status != 0) {

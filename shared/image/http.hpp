@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "shared/core/cancel.hpp"
 #include "shared/core/result.hpp"
 
 namespace berth::image {
@@ -24,6 +25,9 @@ struct HttpRequest {
   int64_t rangeFrom = 0;                 // > 0: ask for bytes rangeFrom.. (Range header)
   bool allowPlainHttpRedirects = false;  // redirects may go to http:// (insecure registries)
   size_t maxBodyBytes = 0;               // kept bodies only: larger is an error (0 = 64 MiB)
+  // Polled while the request runs (about once a second even when no byte moves): true aborts
+  // it with cancelledError().
+  CancelCheck cancelled;
 };
 
 struct HttpResponse {
@@ -50,8 +54,9 @@ class HttpSession {
   HttpSession& operator=(const HttpSession&) = delete;
   ~HttpSession();
 
-  // Performs `request`. Transport failures (DNS, connect, TLS, timeouts, a sink abort) are
-  // errors; any HTTP status is a response. With a sink, only 2xx bodies go to it.
+  // Performs `request`. Transport failures (DNS, connect, TLS, timeouts, a sink abort, a
+  // cancellation) are errors; any HTTP status is a response. With a sink, only 2xx bodies go
+  // to it.
   Result<HttpResponse> perform(const HttpRequest& request, const BodySink& sink = nullptr);
 
  private:

@@ -55,7 +55,7 @@ class BackgroundDownloads {
   BackgroundDownloads(const BackgroundDownloads&) = delete;
   BackgroundDownloads& operator=(const BackgroundDownloads&) = delete;
   ~BackgroundDownloads() {
-    stop_ = true;  // downloads in flight finish; no new ones start
+    stop_ = true;  // downloads in flight finish (or stop, when cancelled); no new ones start
     for (std::thread& t : workers_)
       t.join();
   }
@@ -151,7 +151,15 @@ Result<PullResult> pullRegistry(std::string_view text, ImageCache& cache,
     std::vector<LayerBlob> layers;
     for (const Descriptor& d : resolved.layers) {
       layers.push_back({cache.blobDir() / blobFileName(d.digest), d.mediaType, d.digest,
-                        [&downloads, digest = d.digest] { return downloads.waitFor(digest); }});
+                        [&downloads, &options, digest = d.digest]() -> Status {
+                          BERTH_TRY(downloads.waitFor(digest));
+                          // Downloaded already, but the pull was cancelled: convert no further.
+                          if (isCancelled(options.registry.cancelled))
+                            return cancelledError(fmt::format("convert layer {}", digest));
+                          return okStatus();
+                        }});
+      layers.back().size = d.size;
+      layers.back().blobVerified = true;  // by the download (or its re-check of a kept blob)
     }
     announce(observer, "converting");
     return convertLayers(

@@ -24,6 +24,8 @@ struct PullOptions {
   std::string platform;                         // "" = this host's
   std::optional<std::filesystem::path> output;  // write here instead of into the cache
   ConvertOptions convert;
+  // registry.cancelled stops a registry pull anywhere: requests, downloads (their partial
+  // files removed), and the conversion before its next layer (its temp file removed).
   RegistryOptions registry;
 };
 

@@ -121,6 +121,7 @@ Status RegistryClient::Impl::downloadFrom(const BlobSender& send, const Descript
       return true;
     };
     HttpRequest request;
+    request.cancelled = transport.cancelled();  // foreign URLs are not sent by the transport
     request.rangeFrom = written < blob.size ? written : 0;
     if (written == blob.size && written > 0) {
       // Complete on disk already (an earlier run stopped before the rename).
@@ -133,6 +134,12 @@ Status RegistryClient::Impl::downloadFrom(const BlobSender& send, const Descript
         return errnoError(fmt::format("truncate `{}`", partial.string()));
     }
     auto response = send(request, sink);
+    if (isCancelled(transport.cancelled()) ||
+        (!response.ok() && isCancellation(response.error()))) {
+      // Abandoned: nobody resumes it (a later pull starts over), so nothing stays behind.
+      ::unlink(partial.c_str());
+      return cancelledError(fmt::format("download {}", blob.digest));
+    }
     if (writeError)
       return writeError->withContext(fmt::format("write `{}`", partial.string()));
     if (tooLong) {
@@ -208,7 +215,8 @@ Status RegistryClient::Impl::download(const ImageReference& ref, const Descripto
         return errnoError(fmt::format("rename `{}`", partial.string()));
       return {};
     }
-    if (i + 1 == sources.size() || fetched.error().message().starts_with("digest mismatch"))
+    if (i + 1 == sources.size() || isCancellation(fetched.error()) ||
+        fetched.error().message().starts_with("digest mismatch"))
       return fetched;
     log().verbose("{} from {}: {}; trying the next source", blob.digest, sources[i].first,
                   fetched.error().message());

@@ -73,6 +73,7 @@ Result<RegistryClient> RegistryClient::create(RegistryOptions options, Logger lo
   }
   transport.retries = options.retries;
   transport.backoffBase = std::chrono::milliseconds(options.backoffBaseMs);
+  transport.cancelled = options.cancelled;
   CredentialStore credentials =
       options.env ? CredentialStore(env,
                                     options.userConfigDir.empty()

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "shared/core/cancel.hpp"
 #include "shared/core/log.hpp"
 #include "shared/core/result.hpp"
 #include "shared/image/manifest.hpp"
@@ -50,6 +51,9 @@ struct RegistryOptions {
   // The environment credentials and BERTH_INSECURE_* settings are read from; empty: the
   // process's. slurmstepd passes the user's credentials here (never root's environment/files).
   std::function<std::optional<std::string>(std::string_view)> env;
+  // Polled by every request, retry pause and download (about once a second): true abandons
+  // the work with cancelledError() (a download's partial file is removed).
+  CancelCheck cancelled;
 };
 
 // Called from worker threads (one call at a time) as bytes arrive.

@@ -1,7 +1,6 @@
 #include "shared/image/registry_transport.hpp"
 
 #include <algorithm>
-#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -102,7 +101,8 @@ void RegistryTransport::backoff(int attempt, const HttpResponse* response) const
       delay = std::max<std::chrono::milliseconds>(
           delay, std::chrono::seconds(std::min(std::stol(retryAfter.substr(0, 6)), 60L)));
   }
-  std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(delay, kMaxBackoff));
+  (void)sleepUnlessCancelled(std::min<std::chrono::milliseconds>(delay, kMaxBackoff),
+                             options_.cancelled);
 }
 
 Result<HttpResponse> RegistryTransport::performWithRetries(HttpSession& session,
@@ -117,11 +117,12 @@ Result<HttpResponse> RegistryTransport::performWithRetries(HttpSession& session,
       return sink(status, chunk);
     };
   }
+  request.cancelled = options_.cancelled;
   for (int attempt = 0;; ++attempt) {
     auto response = session.perform(request, tracking);
-    bool last = attempt >= options_.retries || delivered;
+    bool last = attempt >= options_.retries || delivered || isCancelled(options_.cancelled);
     if (!response.ok()) {
-      if (last)
+      if (last || isCancellation(response.error()))
         return response.error().withContext(what);
       log_.verbose("{}: {}; retrying", what, response.error().message());
       backoff(attempt, nullptr);

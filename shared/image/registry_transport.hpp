@@ -35,6 +35,7 @@ struct TransportOptions {
   std::map<std::string, std::vector<std::string>> mirrors;
   int retries = 4;
   std::chrono::milliseconds backoffBase{500};
+  CancelCheck cancelled;  // every request and backoff pause stops when it says so
 };
 
 // BERTH_INSECURE_REGISTRIES=host:port,... plus `configured`, normalised.
@@ -61,7 +62,9 @@ class RegistryTransport {
 
   const Logger& log() const { return log_; }
   int retries() const { return options_.retries; }
+  // Sleeps before retry `attempt` (cut short by a cancellation).
   void backoff(int attempt, const HttpResponse* response) const;
+  const CancelCheck& cancelled() const { return options_.cancelled; }
 
  private:
   std::optional<AuthChallenge> knownChallenge(const std::string& host);

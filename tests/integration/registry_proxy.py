@@ -10,6 +10,8 @@ It forwards every request to UPSTREAM and can misbehave on purpose:
   --fault 500-once        the first request to each blob answers 500
   --fault 500-always      every blob request answers 500
   --fault norange         Range headers are ignored (the whole blob comes back with 200)
+  --fault slow            blob bodies trickle at --rate bytes per second (default 256 KiB/s); the
+                          log line ends in "aborted" when the client hangs up before the end
 --fault may be given more than once. It writes one line per request to stderr: "METHOD PATH STATUS".
 """
 import argparse
@@ -19,6 +21,7 @@ import http.server
 import socketserver
 import sys
 import threading
+import time
 
 args = None
 seen = set()
@@ -99,7 +102,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.close_connection = True
                 print(f"{self.command} {self.path} {status} truncated", file=sys.stderr, flush=True)
                 return
+            if "slow" in faults:
+                return self.trickle(status, body, out_headers)
         self.reply(status, body, out_headers)
+
+    def trickle(self, status, body, headers):
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        print(f"{self.command} {self.path} {status} slow start", file=sys.stderr, flush=True)
+        piece = max(1, args.rate // 10)
+        try:
+            for start in range(0, len(body), piece):
+                self.wfile.write(body[start:start + piece])
+                self.wfile.flush()
+                time.sleep(0.1)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+            print(f"{self.command} {self.path} {status} aborted", file=sys.stderr, flush=True)
+            return
+        print(f"{self.command} {self.path} {status} slow end", file=sys.stderr, flush=True)
 
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
@@ -114,7 +138,8 @@ def main():
     p.add_argument("--upstream", required=True, help="host:port of the real registry")
     p.add_argument("--bearer")
     p.add_argument("--fault", action="append", choices=["truncate", "truncate-always", "corrupt", "500-once",
-                                       "500-always", "norange"])
+                                       "500-always", "norange", "slow"])
+    p.add_argument("--rate", type=int, default=256 << 10, help="bytes per second of --fault slow")
     args = p.parse_args()
     host, port = args.listen.rsplit(":", 1)
     Server((host, int(port)), Handler).serve_forever()

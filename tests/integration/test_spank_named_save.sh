@@ -32,5 +32,16 @@ as_user_ok srun -N1 -n1 --container-image="$SPANK_WORK/saved.sqsh" cat /scratch/
 expect_out '^saved-state$'
 pass "--container-save, then a job runs the saved image"
 
+# A save the user cannot write makes srun fail (issue 11, item 7), with one line, -N1 and -N2:
+# checked when the step starts, since after the tasks Slurm's exit code is fixed.
+locked=$SPANK_WORK/locked
+mkdir "$locked" && chown root: "$locked" && chmod 0755 "$locked"
+for nodes in 1 2; do
+  expect_user_error "--container-save=$locked/denied.sqsh: cannot create files in $locked: Permission denied" \
+    srun -N"$nodes" -n"$nodes" --container-image="$IMG" --container-save="$locked/denied.sqsh" true
+  [ -z "$(ls -A "$locked")" ] || fail "something was written in $locked"
+done
+pass "--container-save to a directory the user cannot write: srun fails (-N1, -N2)"
+
 nodes_in_service
 no_leftovers

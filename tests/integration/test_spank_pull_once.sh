@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # An image not in the cache is pulled once for a 2-node step: one node downloads each blob,
 # the other waits for it (blob GETs counted in the registry's log), and srun says so.
+# A pull cancelled half-way: test_spank_pull_cancel.sh.
 source "$(dirname "$0")/spank_lib.sh"
 
 [ -n "${BERTH_TEST_REGISTRY_LOG:-}" ] && [ -f "$BERTH_TEST_REGISTRY_LOG" ] ||
@@ -50,19 +51,5 @@ for layer in ${layers//,/ }; do
   [ "$(count_gets "$layer")" = 0 ] || fail "layer $layer of a cached image was downloaded again"
 done
 pass "cached image: no layer fetched"
-nodes_in_service
-no_leftovers
-
-# scancel while the nodes pull: nothing stays behind, and the next step pulls and runs.
-big=$MPI_IMAGE
-"$BERTH_BIN" cache --cache "$site_cache" rm "$big" >/dev/null 2>&1 || true
-"$BERTH_BIN" cache --cache "$site_cache" gc --max-size 0 >/dev/null 2>&1 || true
-as_user sh -c "srun -N2 -n2 -J berth-pull-cancel --container-image=$big true & sleep 1; scancel -u $BERTH_TEST_USER -n berth-pull-cancel; wait" || true
-sleep 2
-nodes_in_service
-no_leftovers
-as_user_ok srun -N2 -n2 --container-image="$big" sh -c 'test -f /.berth/source.json && echo in-image'
-[ "$(grep -c '^in-image$' "$OUT")" = 2 ] || { show; fail "the step after a cancelled pull did not run in the image"; }
-pass "scancel during the pull: nothing left, the next step pulls and runs"
 nodes_in_service
 no_leftovers

@@ -212,7 +212,8 @@ TEST_CASE("slurmstepd side: errors are deferred, never returned") {
                           .nodeCount = 2,
                           .nodeName = "n2",
                           .hostName = "n2"},
-                 .slurmConf = dir->path() / "slurm.conf"};
+                 .slurmConf = dir->path() / "slurm.conf",
+                 .stepEnded = {}};
   FakeEnvironment jobEnv;
   Messages messages;
   std::optional<ContainerRequest> built;
@@ -337,6 +338,48 @@ TEST_CASE("slurmstepd side: errors are deferred, never returned") {
     CHECK(saves == std::vector<std::string>{"/cache/x.sqsh -> /home/u/out.sqsh"});
     CHECK_FALSE(first.container);  // the namespace is dropped before its layer is read
     REQUIRE(finishStep(first).ok());
+  }
+  SUBCASE("--container-save to a path the user cannot write fails the step at its start") {
+    std::vector<std::string> checked;
+    backend.checkSaveTarget = [&](const std::filesystem::path& out, const UserIdentity& user) {
+      checked.push_back(fmt::format("{} as {}", out.string(), user.uid));
+      return berth::Status(berth::Error("cannot create files in /root: Permission denied"));
+    };
+    NodeFacts node0 = node;
+    node0.step.nodeId = 0;
+    StepState first;
+    first.site.stateDir = dir->path() / "state";
+    REQUIRE(first.options.set(OptionId::kImage, "tiny").ok());
+    REQUIRE(first.options.set(OptionId::kSave, "/root/out.sqsh").ok());
+    prepareStep(first, node0, jobEnv.view(), backend, messages.logger());
+    CHECK(checked == std::vector<std::string>{"/root/out.sqsh as 1001"});
+    CHECK_FALSE(first.container);
+    REQUIRE(first.deferredError);
+    CHECK(first.deferredError->message() ==
+          "--container-image=tiny on n2: --container-save=/root/out.sqsh: cannot create files in "
+          "/root: Permission denied");
+    REQUIRE(finishStep(first).ok());
+
+    StepState other;  // the other nodes save nothing: they do not check
+    other.site.stateDir = dir->path() / "state";
+    REQUIRE(other.options.set(OptionId::kImage, "tiny").ok());
+    REQUIRE(other.options.set(OptionId::kSave, "/root/out.sqsh").ok());
+    prepareStep(other, node, jobEnv.view(), backend, messages.logger());
+    CHECK(checked.size() == 1);
+    CHECK_FALSE(other.deferredError);
+    REQUIRE(finishStep(other).ok());
+  }
+  SUBCASE("the image request carries the step's question to Slurm: has it ended?") {
+    int asks = 0;
+    NodeFacts watched = node;
+    watched.stepEnded = [&] { return ++asks > 0; };
+    StepState state;
+    REQUIRE(state.options.set(OptionId::kImage, "tiny").ok());
+    prepareStep(state, watched, jobEnv.view(), backend, messages.logger());
+    REQUIRE(asked);
+    REQUIRE(asked->stepEnded);
+    CHECK(asked->stepEnded());
+    CHECK(asks == 1);
   }
   SUBCASE("the extern step never gets a container") {
     StepState state;
