@@ -57,7 +57,7 @@ void LayerMerger::warn(const LayerEntry& entry, std::string_view why) {
 
 bool LayerMerger::hidesFromThisLayer(const FsNode& node) const {
   if (node.whiteout)
-    return true;  // deleted by this or an upper layer
+    return node.layer < layer_;  // deleted by an upper layer (this one's apply to lower ones)
   if (!node.isDirectory())
     return true;  // an upper layer (or this one) put a non-directory here
   return node.opaqueLayer >= 0 && node.opaqueLayer < layer_;
@@ -78,6 +78,8 @@ FsNode* LayerMerger::parentFor(std::string_view path, ParentUse use) {
     node = it->second.get();
     if (use == ParentUse::kEntry)
       node->whiteoutParent = false;  // an entry of this layer lies below: the directory exists
+    if (node->whiteout && node->layer == layer_)
+      reviveAsDirectory(*node);  // deleted for lower layers, made again by this one
     if (hidesFromThisLayer(*node))
       return nullptr;
   }
@@ -109,6 +111,13 @@ bool LayerMerger::finalVisible(std::string_view path, const LayerEntry& entry) {
   bool fillsImplicit =
       node->implicit && (entry.type == EntryType::kDirectory || entry.type == EntryType::kSymlink);
   return node->layer == layer_ || fillsImplicit;
+}
+
+void LayerMerger::reviveAsDirectory(FsNode& marker) {
+  marker.whiteout = false;
+  marker.inode = std::make_shared<FsInode>();
+  marker.implicit = true;
+  marker.opaqueLayer = layer_;
 }
 
 FsNode& LayerMerger::implicitDirectory(FsNode& parent, std::string_view name, int layer) {
@@ -228,7 +237,11 @@ FsNode* LayerMerger::placeEntry(const LayerEntry& entry, FsNode& parent, std::st
     redirectBelowSymlink(parent, std::move(dir), entry);
     return &link;
   }
-  return &insert(parent, name);
+  bool deletedHere = existing != nullptr && existing->whiteout && existing->layer == layer_;
+  FsNode& node = insert(parent, name);
+  if (deletedHere)
+    node.opaqueLayer = layer_;  // deleted for lower layers, then made again by this one
+  return &node;
 }
 
 std::string LayerMerger::resolveInRoot(std::string_view base, std::string_view target,

@@ -160,7 +160,10 @@ class Generator:
                 if real is not None and real == direct and self.model.kind.get(real) == "d":
                     self.written_through.update({link, real})
                     name = self.name()
-                    self.landed.add(real + "/" + name if real else name)
+                    landed = real + "/" + name if real else name
+                    if landed in self.model.kind:
+                        return None  # only new names through a link (see protected())
+                    self.landed.add(landed)
                     return link + "/" + name
         if r < 0.2:
             depth = self.rng.randint(3, 12)

@@ -464,6 +464,16 @@ TEST_CASE("merge: a hard link made before its layer's symlink names the director
   CHECK(m.node("d/b/f") == nullptr);
 }
 
+TEST_CASE("merge: a whiteout and entries below the same path in one layer") {
+  TarBuilder lower, upper;
+  lower.dir("d").file("d/old", "o").dir("e").file("e/old", "o");
+  upper.file(".wh.d", "").dir("d/new/deep", 0700).file(".wh.e", "").dir("e", 0750);
+  Merged m;
+  mergeInto(m, {upper.bytes(), lower.bytes()});
+  CHECK(paths(m.merger.tree()) == std::vector<std::string>{"", "d", "d/new", "d/new/deep", "e"});
+  CHECK(m.node("e")->inode->mode == 0750);
+}
+
 TEST_CASE("layer reader: gzip and zstd layers, xattrs, owners") {
   for (const char* filter : {"gzip", "zstd", "none"}) {
     CAPTURE(filter);
