@@ -9,7 +9,7 @@ cache=$work/cache
 mkdir -p "$cache" "$work/root/bin"
 cleanup() { umount "$cache" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-mount -t tmpfs -o size=1m tmpfs "$cache"
+mount -t tmpfs -o size=1m,mode=0755 tmpfs "$cache"
 
 cp /bin/busybox "$work/root/bin/busybox"
 head -c 3M /dev/urandom >"$work/root/padding"   # random data: squashfs cannot shrink it

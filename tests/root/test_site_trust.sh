@@ -81,8 +81,11 @@ image=$(sed -n 2p <<<"$out")
 chmod 0777 "$work/good/images"
 pull_refused "a world-writable images/" "$work/good" "\`$work/good/images\` is writable by every user"
 chmod 0755 "$work/good/images"
+# Run by digest from that cache (berth exec finds it in $BERTH_CACHE_DIR).
+digest=$(sed -n 1p <<<"$out")
+BERTH_CACHE_DIR=$work/good $BERTH exec "$digest" true || fail "exec from the good cache failed"
 chmod 0666 "$image"
-err=$($BERTH -q pull --cache "$work/good" "$SANDBOX" 2>&1) && fail "writable image file accepted"
+err=$(BERTH_CACHE_DIR=$work/good $BERTH exec "$digest" true 2>&1) && fail "writable image file accepted"
 expect_contains "$err" "\`$image\` is writable by every user (mode 0666)" "image file mode"
 chmod 0644 "$image"
 pass "caches a user could change are refused as root, nothing written to them"
