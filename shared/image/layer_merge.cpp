@@ -115,8 +115,7 @@ bool LayerMerger::finalVisible(std::string_view path, const LayerEntry& entry) {
 
 void LayerMerger::reviveAsDirectory(FsNode& marker) {
   marker.whiteout = false;
-  marker.inode = std::make_shared<FsInode>();
-  marker.implicit = true;
+  marker.inode = std::make_shared<FsInode>();  // a new directory: no lower entry fills it
   marker.opaqueLayer = layer_;
 }
 

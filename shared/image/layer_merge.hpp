@@ -124,8 +124,8 @@ class LayerMerger {
   FsNode& insert(FsNode& parent, std::string_view name);
   // A directory made as the parent of `layer`'s entries (its own entry may still come).
   FsNode& implicitDirectory(FsNode& parent, std::string_view name, int layer);
-  // A whiteout marker of this layer below which this layer writes: a directory (made as a
-  // parent) that hides what lower layers have there.
+  // A whiteout marker of this layer below which this layer writes: a new directory (made as a
+  // parent, default metadata) that hides what lower layers have there.
   void reviveAsDirectory(FsNode& marker);
   void warn(const LayerEntry& entry, std::string_view why);
   void removeMarkers(FsNode& node);

@@ -466,12 +466,14 @@ TEST_CASE("merge: a hard link made before its layer's symlink names the director
 
 TEST_CASE("merge: a whiteout and entries below the same path in one layer") {
   TarBuilder lower, upper;
-  lower.dir("d").file("d/old", "o").dir("e").file("e/old", "o");
+  lower.dir("d", 0700, 1000).file("d/old", "o").dir("e").file("e/old", "o");
   upper.file(".wh.d", "").dir("d/new/deep", 0700).file(".wh.e", "").dir("e", 0750);
   Merged m;
   mergeInto(m, {upper.bytes(), lower.bytes()});
   CHECK(paths(m.merger.tree()) == std::vector<std::string>{"", "d", "d/new", "d/new/deep", "e"});
   CHECK(m.node("e")->inode->mode == 0750);
+  CHECK(m.node("d")->inode->mode == 0755);  // made again as a parent, not the lower d
+  CHECK(m.node("d")->inode->uid == 0);
 }
 
 TEST_CASE("layer reader: gzip and zstd layers, xattrs, owners") {
