@@ -116,8 +116,8 @@ Result<std::vector<std::string>> expectedDiffIds(const std::string& configJson, 
   BERTH_ASSIGN(ImageConfig config, parseImageConfig(configJson));
   const std::vector<std::string>& diffIds = config.diffIds;
   if (diffIds.size() != layers)
-    return Error(fmt::format("the image config lists {} diff_ids for {} layers", diffIds.size(),
-                             layers));
+    return Error(
+        fmt::format("the image config lists {} diff_ids for {} layers", diffIds.size(), layers));
   for (const std::string& id : diffIds)
     BERTH_TRY(validateDigest(id).withContext("the image config's rootfs.diff_ids"));
   return diffIds;

@@ -31,8 +31,8 @@ struct LayerBlob {
   // When set, called before the layer is opened: blocks until the blob is in place (a download
   // running in the background) and returns its error, if any.
   std::function<Status()> ready;
-  int64_t size = -1;            // bytes the descriptor promises; -1: not known
-  bool blobVerified = false;    // digest and size were checked on download (registry blobs)
+  int64_t size = -1;          // bytes the descriptor promises; -1: not known
+  bool blobVerified = false;  // digest and size were checked on download (registry blobs)
 };
 
 // Files placed under /.berth/ (metadata.hpp); an empty string is not written.
@@ -43,7 +43,7 @@ struct ImageMetadataFiles {
 
 struct ConvertOptions {
   int zstdLevel = 3;
-  unsigned workers = 0;     // block compression threads; 0 = all CPUs
+  unsigned workers = 0;      // block compression threads; 0 = all CPUs
   bool stripSetuid = false;  // remove setuid/setgid bits from files (a site's choice)
   uint32_t mkfsTime = 0;
 };
