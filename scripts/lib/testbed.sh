@@ -131,6 +131,16 @@ testbed_all_dead() {
   return 0
 }
 
+# True when none of the PIDs exists any more, zombies included (pgrep and ps still list a
+# zombie until its parent, often PID 1, reaps it).
+testbed_all_reaped() {
+  local pid
+  for pid in "$@"; do
+    [ -e "/proc/$pid" ] && return 1
+  done
+  return 0
+}
+
 testbed_stop_pidfiles() { # pattern seconds pidfile...
   local pattern=$1 seconds=$2 pidfile pids=()
   shift 2
@@ -145,6 +155,9 @@ testbed_stop_pidfiles() { # pattern seconds pidfile...
     kill -KILL "${pids[@]}" 2>/dev/null || true
     testbed_wait_for 5 testbed_all_dead "${pids[@]}" || true
   fi
+  # Return only once they are gone from the process table: an immediate restart or check must
+  # not see them (bounded: reaping is up to their parent).
+  [ ${#pids[@]} -eq 0 ] || testbed_wait_for 5 testbed_all_reaped "${pids[@]}" || true
   rm -f "$@"
 }
 
