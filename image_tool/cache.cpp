@@ -6,7 +6,7 @@
 
 #include "image_tool/command.hpp"
 #include "image_tool/site.hpp"
-#include "shared/image/image_cache.hpp"
+#include "shared/cache/image_cache.hpp"
 
 namespace berth::cli {
 namespace {
@@ -70,14 +70,14 @@ std::string when(int64_t t) {
   return buf;
 }
 
-Result<image::ImageCache> openCommandCache(const CacheCommandOptions& o) {
+Result<cache::ImageCache> openCommandCache(const CacheCommandOptions& o) {
   BERTH_ASSIGN(config::SiteConfig site, loadSite());
   return openCache(site, o.cacheDir);
 }
 
 Result<int> list(const CacheCommandOptions& o) {
-  BERTH_ASSIGN(image::ImageCache cache, openCommandCache(o));
-  BERTH_ASSIGN(std::vector<image::CachedImage> images, cache.list());
+  BERTH_ASSIGN(cache::ImageCache cache, openCommandCache(o));
+  BERTH_ASSIGN(std::vector<cache::CachedImage> images, cache.list());
   fmt::print("{:<40} {:<19} {:>8}  {}\n", "REFERENCE", "DIGEST", "SIZE", "LAST USED");
   for (const auto& image : images) {
     fmt::print("{:<40} {:<19} {:>8}  {}\n", image.reference.empty() ? "-" : image.reference,
@@ -87,7 +87,7 @@ Result<int> list(const CacheCommandOptions& o) {
 }
 
 Result<int> rm(const CacheCommandOptions& o) {
-  BERTH_ASSIGN(image::ImageCache cache, openCommandCache(o));
+  BERTH_ASSIGN(cache::ImageCache cache, openCommandCache(o));
   BERTH_TRY(cache.remove(o.target));
   fmt::print("removed {}\n", o.target);
   return 0;
@@ -106,8 +106,8 @@ Result<int> gc(const CacheCommandOptions& o, const Logger& log) {
   }
   if (!maxSize && !olderThan)
     return Error("cache gc: give --max-size and/or --older-than");
-  BERTH_ASSIGN(image::ImageCache cache, openCommandCache(o));
-  BERTH_ASSIGN(image::GcResult result, cache.gc(maxSize, olderThan));
+  BERTH_ASSIGN(cache::ImageCache cache, openCommandCache(o));
+  BERTH_ASSIGN(cache::GcResult result, cache.gc(maxSize, olderThan));
   for (const auto& image : result.removedImages)
     fmt::print("removed {} {}\n", image.digest, image.reference);
   log.info("{} images and {} blobs removed, {} freed", result.removedImages.size(),

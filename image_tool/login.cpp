@@ -12,8 +12,8 @@
 
 #include "image_tool/command.hpp"
 #include "shared/core/strings.hpp"
-#include "shared/image/credentials.hpp"
 #include "shared/image/reference.hpp"
+#include "shared/registry/credentials.hpp"
 
 namespace berth::cli {
 
@@ -74,7 +74,7 @@ Result<int> login(const LoginOptions& options, const Logger& log) {
   BERTH_ASSIGN(std::string password, readSecretLine("Password: "));
   if (password.empty())
     return Error("empty password");
-  auto store = image::CredentialStore::fromEnvironment({});
+  auto store = registry::CredentialStore::fromEnvironment({});
   BERTH_TRY(store.store(registry, username, password)
                 .withContext(fmt::format("store credentials for {}", registry)));
   log.info("credentials for {} stored in {}", registry, store.loginFile().string());
@@ -84,7 +84,7 @@ Result<int> login(const LoginOptions& options, const Logger& log) {
 
 Result<int> logout(const std::string& registryText, const Logger& log) {
   BERTH_ASSIGN(std::string registry, image::normalizeRegistryName(registryText));
-  auto store = image::CredentialStore::fromEnvironment({});
+  auto store = registry::CredentialStore::fromEnvironment({});
   BERTH_ASSIGN(bool removed, store.remove(registry).withContext(
                                  fmt::format("remove credentials for {}", registry)));
   if (!removed) {

@@ -12,10 +12,10 @@
 
 #include "image_tool/command.hpp"
 #include "image_tool/site.hpp"
+#include "shared/cache/image_cache.hpp"
+#include "shared/cache/puller.hpp"
 #include "shared/config/site_mapping.hpp"
-#include "shared/image/image_cache.hpp"
-#include "shared/image/local_source.hpp"
-#include "shared/image/puller.hpp"
+#include "shared/convert/local_source.hpp"
 #include "shared/image/reference.hpp"
 
 namespace berth::cli {
@@ -43,7 +43,7 @@ class ProgressDisplay {
   explicit ProgressDisplay(bool quiet)
       : tty_(!quiet && ::isatty(STDERR_FILENO) == 1), quiet_(quiet) {}
 
-  void start(const image::ResolvedImage& image) {
+  void start(const registry::ResolvedImage& image) {
     std::lock_guard lock(mutex_);
     for (const auto& layer : image.layers) {
       order_.push_back(layer.digest);
@@ -124,7 +124,7 @@ class ProgressDisplay {
 Result<int> pull(const PullCommandOptions& o, const Invocation& invocation) {
   const Logger& log = invocation.log;
   BERTH_ASSIGN(config::SiteConfig site, loadSite());
-  image::PullOptions options;
+  cache::PullOptions options;
   options.platform = o.platform;
   options.registry = config::registryOptionsFor(site);
   options.convert = config::convertOptionsFor(site);
@@ -134,23 +134,23 @@ Result<int> pull(const PullCommandOptions& o, const Invocation& invocation) {
   if (!o.output.empty())
     options.output = std::filesystem::absolute(o.output);
   if (o.insecure) {
-    BERTH_ASSIGN(image::SourceSpec spec, image::parseSource(o.source));
-    if (spec.kind == image::SourceKind::kRegistry) {
+    BERTH_ASSIGN(convert::SourceSpec spec, convert::parseSource(o.source));
+    if (spec.kind == convert::SourceKind::kRegistry) {
       BERTH_ASSIGN(image::ImageReference ref, image::parseImageReference(spec.text));
       options.registry.insecureRegistries.push_back(ref.registry);
     }
   }
-  BERTH_ASSIGN(image::ImageCache cache, openCache(site, o.cacheDir));
+  BERTH_ASSIGN(cache::ImageCache cache, openCache(site, o.cacheDir));
 
   auto display = std::make_shared<ProgressDisplay>(invocation.quiet);
-  image::PullObserver observer;
-  observer.resolved = [display](const image::ResolvedImage& r) { display->start(r); };
+  cache::PullObserver observer;
+  observer.resolved = [display](const registry::ResolvedImage& r) { display->start(r); };
   observer.download = [display](const image::Descriptor& d, int64_t done, int64_t total) {
     display->update(d, done, total);
   };
   observer.phase = [display](std::string_view what) { display->phase(what); };
 
-  BERTH_ASSIGN(image::PullResult result, image::pullImage(o.source, cache, options, observer, log));
+  BERTH_ASSIGN(cache::PullResult result, cache::pullImage(o.source, cache, options, observer, log));
   if (result.stats) {
     const auto& s = *result.stats;
     log.verbose(

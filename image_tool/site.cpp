@@ -24,12 +24,12 @@ std::filesystem::path cacheRootFor(const config::SiteConfig& site, std::string_v
     return dir;
   if (::geteuid() == 0)
     return site.imageCache;
-  return image::ImageCache::defaultRoot();
+  return cache::ImageCache::defaultRoot();
 }
 
-Result<image::ImageCache> openCache(const config::SiteConfig& site, std::string_view flag) {
+Result<cache::ImageCache> openCache(const config::SiteConfig& site, std::string_view flag) {
   BERTH_ASSIGN(sys::TrustedOwners owners, config::cacheOwnersFor(site));
-  return image::ImageCache::open(cacheRootFor(site, flag), owners);
+  return cache::ImageCache::open(cacheRootFor(site, flag), owners);
 }
 
 }  // namespace berth::cli

@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <string_view>
 
+#include "shared/cache/image_cache.hpp"
 #include "shared/config/site_config.hpp"
-#include "shared/image/image_cache.hpp"
 
 namespace berth::cli {
 
@@ -20,6 +20,6 @@ std::filesystem::path cacheRootFor(const config::SiteConfig& site, std::string_v
 
 // That cache, opened (as root: refused when anyone but root or berth.conf's cache_owner could
 // change it).
-Result<image::ImageCache> openCache(const config::SiteConfig& site, std::string_view flag);
+Result<cache::ImageCache> openCache(const config::SiteConfig& site, std::string_view flag);
 
 }  // namespace berth::cli

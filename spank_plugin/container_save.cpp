@@ -22,10 +22,10 @@
 #include "spank_plugin/image_provider.hpp"
 
 #include "shared/config/site_mapping.hpp"
+#include "shared/convert/converter.hpp"
+#include "shared/core/atomic_file.hpp"
 #include "shared/core/temp_dir.hpp"
 #include "shared/core/unique_fd.hpp"
-#include "shared/image/atomic_file.hpp"
-#include "shared/image/converter.hpp"
 #include "shared/image/metadata.hpp"
 #include "shared/sys/identity.hpp"
 #include "shared/sys/loop_device.hpp"
@@ -84,17 +84,17 @@ Status convertMerged(const config::SiteConfig& site, const std::filesystem::path
   BERTH_TRY(sys::mountFilesystem(
       "berth-save", work / "merged", "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV,
       fmt::format("lowerdir={}:{}", (layer / "upper").string(), (work / "lower").string())));
-  image::ImageMetadataFiles metadata{
+  convert::ImageMetadataFiles metadata{
       .configJson = readSmallFile(work / "merged" / image::kConfigFile),
       .sourceJson = readSmallFile(work / "merged" / image::kSourceFile)};
-  BERTH_TRY(image::convertDirectory(work / "merged", metadata, result,
-                                    config::convertOptionsFor(site), log));
+  BERTH_TRY(convert::convertDirectory(work / "merged", metadata, result,
+                                      config::convertOptionsFor(site), log));
   return okStatus();  // the namespace, its mounts and the loop device go with this process
 }
 
 Status copyAsUser(int sourceFd, const std::filesystem::path& output, const sys::Identity& user) {
   BERTH_TRY(sys::dropPrivileges(user));
-  BERTH_ASSIGN(image::AtomicFile file, image::AtomicFile::create(output));
+  BERTH_ASSIGN(AtomicFile file, AtomicFile::create(output));
   UniqueFd target(::open(file.tempPath().c_str(), O_WRONLY | O_CLOEXEC));
   if (!target)
     return errnoError(fmt::format("open {}", file.tempPath().string()));

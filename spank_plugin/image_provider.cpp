@@ -6,14 +6,14 @@
 
 #include <fmt/format.h>
 
+#include "shared/cache/image_cache.hpp"
+#include "shared/cache/puller.hpp"
 #include "shared/config/site_mapping.hpp"
 #include "shared/core/cancel.hpp"
 #include "shared/core/file_lock.hpp"
-#include "shared/image/credentials.hpp"
-#include "shared/image/image_cache.hpp"
-#include "shared/image/puller.hpp"
 #include "shared/image/reference.hpp"
-#include "shared/image/registry_client.hpp"
+#include "shared/registry/credentials.hpp"
+#include "shared/registry/registry_client.hpp"
 #include "shared/sys/identity.hpp"
 #include "spank_plugin/option_checks.hpp"
 
@@ -32,28 +32,29 @@ constexpr std::chrono::seconds kTouchInterval(600);
 // `berth login` file and Docker config, found through the job's HOME/XDG_CONFIG_HOME/
 // DOCKER_CONFIG, or the job's BERTH_REGISTRY_* variables), handed to the registry client as
 // the only variables it sees: root's own files and environment never serve a user's pull.
-Result<image::EnvLookup> userCredentials(const ImageRequest& request, std::string_view registry) {
+Result<registry::EnvLookup> userCredentials(const ImageRequest& request,
+                                            std::string_view registry) {
   BERTH_ASSIGN(sys::Identity user, sys::lookupIdentity(static_cast<uid_t>(request.user.uid)));
   user.gid = static_cast<gid_t>(request.user.gid);
-  image::EnvLookup jobEnv = [&](std::string_view name) -> std::optional<std::string> {
+  registry::EnvLookup jobEnv = [&](std::string_view name) -> std::optional<std::string> {
     if (!request.userEnvironment)
       return std::nullopt;
     return request.userEnvironment(name);
   };
-  std::optional<image::Credentials> found;
+  std::optional<registry::Credentials> found;
   {
     BERTH_ASSIGN(auto scope, sys::FsIdentityScope::assume(user));
-    image::CredentialStore store(jobEnv, image::defaultUserConfigDir(jobEnv),
-                                 image::defaultDockerConfigPath(jobEnv));
+    registry::CredentialStore store(jobEnv, registry::defaultUserConfigDir(jobEnv),
+                                    registry::defaultDockerConfigPath(jobEnv));
     BERTH_ASSIGN(found, store.lookup(registry));
   }
-  std::string suffix = image::credentialEnvSuffix(registry);
+  std::string suffix = registry::credentialEnvSuffix(registry);
   // The user's plain-HTTP registries are honoured only for a pull by digest: whatever the
   // transport, content that does not hash to the pinned digest is refused.
   std::optional<std::string> insecure;
   if (request.pinnedDigest)
     insecure = jobEnv("BERTH_INSECURE_REGISTRIES");
-  return image::EnvLookup(
+  return registry::EnvLookup(
       [found, suffix, insecure](std::string_view name) -> std::optional<std::string> {
         if (name == "BERTH_INSECURE_REGISTRIES")
           return insecure;
@@ -70,7 +71,7 @@ Result<image::EnvLookup> userCredentials(const ImageRequest& request, std::strin
 // The image of `request` in `cache`, pulled unless another node of the step pulls it (then its
 // pull is waited for); `cancelled` stops both.
 Result<std::filesystem::path> waitOrPull(const config::SiteConfig& site, const Logger& log,
-                                         const ImageRequest& request, image::ImageCache& cache,
+                                         const ImageRequest& request, cache::ImageCache& cache,
                                          const CancelCheck& cancelled) {
   std::optional<FileLock> pullLock;
   if (request.pinnedDigest) {
@@ -82,7 +83,7 @@ Result<std::filesystem::path> waitOrPull(const config::SiteConfig& site, const L
     // One node of the step pulls; the others wait here and then find the image, without
     // asking the registry anything (the cache's own digest lock is taken only after the
     // pull has resolved the reference).
-    BERTH_ASSIGN(std::string stem, image::digestFileStem(*request.pinnedDigest));
+    BERTH_ASSIGN(std::string stem, cache::digestFileStem(*request.pinnedDigest));
     BERTH_ASSIGN(pullLock, FileLock::acquire(cache.root() / "locks" / (stem + ".pull"),
                                              LockMode::kExclusive, site.pullTimeout, cancelled)
                                .withContext("wait for another node's pull"));
@@ -102,14 +103,14 @@ Result<std::filesystem::path> waitOrPull(const config::SiteConfig& site, const L
   BERTH_ASSIGN(image::ImageReference reference, image::parseImageReference(request.image));
   if (request.pinnedDigest)
     reference.digest = *request.pinnedDigest;
-  image::PullOptions options;
+  cache::PullOptions options;
   options.registry = config::registryOptionsFor(site);
   BERTH_ASSIGN(options.registry.env, userCredentials(request, reference.registry));
   options.convert = config::convertOptionsFor(site);
   options.registry.cancelled = cancelled;
   log.info("berth: pulling {} into {}", reference.toString(), site.imageCache.string());
-  BERTH_ASSIGN(image::PullResult pulled,
-               image::pullImage(reference.toString(), cache, options, {}, log));
+  BERTH_ASSIGN(cache::PullResult pulled,
+               cache::pullImage(reference.toString(), cache, options, {}, log));
   if (!request.pinnedDigest || reference.toString() != request.image)
     (void)cache.recordReference(request.image, pulled.digest);
   return pulled.path;
@@ -128,7 +129,7 @@ Result<std::filesystem::path> ensureImage(const config::SiteConfig& site, const 
   if (request.pinnedDigest) {
     // Every step after the first: the image is there. One stat and (at most every
     // kTouchInterval) an index update; no clean-up or scan of the cache on each step start.
-    image::ImageCache cache = image::ImageCache::attach(site.imageCache, cacheOwners);
+    cache::ImageCache cache = cache::ImageCache::attach(site.imageCache, cacheOwners);
     BERTH_ASSIGN(std::optional<std::filesystem::path> present,
                  cache.findImageFile(*request.pinnedDigest));
     if (present) {
@@ -136,7 +137,7 @@ Result<std::filesystem::path> ensureImage(const config::SiteConfig& site, const 
       return *present;
     }
   }
-  BERTH_ASSIGN(image::ImageCache cache, image::ImageCache::open(site.imageCache, cacheOwners));
+  BERTH_ASSIGN(cache::ImageCache cache, cache::ImageCache::open(site.imageCache, cacheOwners));
   // From here the step may wait for minutes (another node's pull, or its own): a step that
   // Slurm cancels meanwhile stops waiting and pulling, and lets its nodes go.
   std::optional<CancelWatch> watch;
@@ -161,17 +162,17 @@ void addImageProvider(Backend& backend, const config::SiteConfig& site, const Lo
     BERTH_ASSIGN(image::ImageReference reference, image::parseImageReference(image));
     if (!reference.digest.empty())
       return std::optional<std::string>(reference.digest);
-    image::RegistryOptions options = config::registryOptionsFor(site);
+    registry::RegistryOptions options = config::registryOptionsFor(site);
     options.retries = 1;  // srun is interactive: fail fast
     options.backoffBaseMs = 200;
-    BERTH_ASSIGN(image::RegistryClient client, image::RegistryClient::create(options, log));
+    BERTH_ASSIGN(registry::RegistryClient client, registry::RegistryClient::create(options, log));
     // The digest only: the config blob (the platform of a single-platform image) is read and
     // checked on the nodes, which are the ones that run it.
-    Result<image::ResolvedImage> resolved = client.resolve(reference, "", false);
+    Result<registry::ResolvedImage> resolved = client.resolve(reference, "", false);
     if (resolved.ok())
       return std::optional<std::string>(resolved->manifestDigest);
     // Images berth built or imported, and images of registries out of reach: the cache's.
-    if (auto cache = image::ImageCache::open(site.imageCache); cache.ok()) {
+    if (auto cache = cache::ImageCache::open(site.imageCache); cache.ok()) {
       if (auto cached = cache->find(image); cached.ok() && *cached)
         return std::optional<std::string>((*cached)->digest);
     }
@@ -180,7 +181,7 @@ void addImageProvider(Backend& backend, const config::SiteConfig& site, const Lo
   backend.isCached = [site](std::string_view, const std::optional<std::string>& digest) {
     if (!digest)
       return true;  // nothing to say
-    auto present = image::ImageCache::attach(site.imageCache).findImageFile(*digest);
+    auto present = cache::ImageCache::attach(site.imageCache).findImageFile(*digest);
     return !present.ok() || present->has_value();  // an error: nothing to say either
   };
   backend.ensureImage = [site, log](const ImageRequest& request) {

@@ -10,7 +10,7 @@
 #include <fmt/format.h>
 
 #include "shared/container/gpu_container.hpp"
-#include "shared/pmix/slurmd_paths.hpp"
+#include "shared/slurm/slurmd_paths.hpp"
 #include "spank_plugin/local_side.hpp"
 #include "spank_plugin/option_checks.hpp"
 #include "spank_plugin/task_environment.hpp"
@@ -30,25 +30,25 @@ Status makePrivateDirs(const std::filesystem::path& path) {
 }
 
 // What slurm.conf says for this node's steps.
-pmix::SlurmdDirPatterns nodeSlurmConf(const NodeFacts& node, const Logger& log) {
-  auto patterns = pmix::readSlurmConf(node.slurmConf);
+slurm::SlurmdDirPatterns nodeSlurmConf(const NodeFacts& node, const Logger& log) {
+  auto patterns = slurm::readSlurmConf(node.slurmConf);
   if (patterns.ok())
     return std::move(patterns).value();
   // Without slurm.conf the defaults still work on most sites; say so in the slurmd log.
   log.warning("berth: {} (using Slurm's default SlurmdSpoolDir and TmpFS)",
               patterns.error().message());
-  return pmix::SlurmdDirPatterns{};
+  return slurm::SlurmdDirPatterns{};
 }
 
 // The host paths the step's tasks need inside: PMIx directories, the batch script.
 std::vector<std::filesystem::path> stepHostPaths(const NodeFacts& node,
-                                                 const pmix::SlurmdDirPatterns& patterns) {
+                                                 const slurm::SlurmdDirPatterns& patterns) {
   const StepInfo& step = node.step;
-  auto paths =
-      pmix::stepHostPaths(pmix::expandNodePattern(patterns.spoolDir, step.nodeName, step.hostName),
-                          pmix::expandNodePattern(patterns.tmpFs, step.nodeName, step.hostName),
-                          {.jobId = step.jobId, .stepId = step.stepId, .uid = step.uid});
-  return pmix::existingPaths(paths);
+  auto paths = slurm::stepHostPaths(
+      slurm::expandNodePattern(patterns.spoolDir, step.nodeName, step.hostName),
+      slurm::expandNodePattern(patterns.tmpFs, step.nodeName, step.hostName),
+      {.jobId = step.jobId, .stepId = step.stepId, .uid = step.uid});
+  return slurm::existingPaths(paths);
 }
 
 Status buildStepContainer(StepState& state, const NodeFacts& node, const Environment& jobEnv,
@@ -81,7 +81,7 @@ Status buildStepContainer(StepState& state, const NodeFacts& node, const Environ
   if (!backend.ensureImage || !backend.buildContainer)
     return Error("this build of berth has no container runtime");
   BERTH_ASSIGN(std::filesystem::path imageFile, backend.ensureImage(imageRequest));
-  pmix::SlurmdDirPatterns slurmConf = nodeSlurmConf(node, log);
+  slurm::SlurmdDirPatterns slurmConf = nodeSlurmConf(node, log);
 
   ContainerRequest request{.imageFile = imageFile,
                            .user = user,
@@ -162,7 +162,7 @@ std::filesystem::path jobStateDir(const config::SiteConfig& site, std::string_vi
 void prepareStep(StepState& state, const NodeFacts& node, const Environment& jobEnv,
                  const Backend& backend, const Logger& log) {
   // The extern step holds no tasks of the user's command.
-  if (node.step.stepId == pmix::kExternStep)
+  if (node.step.stepId == slurm::kExternStep)
     return;
   state.options.applyEnvironment(jobEnv.get);
   std::optional<std::string> image = state.options.get(OptionId::kImage);

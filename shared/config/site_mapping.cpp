@@ -23,8 +23,8 @@ Result<container::RuntimeConfig> runtimeConfigFor(const SiteConfig& site) {
   return runtime;
 }
 
-image::RegistryOptions registryOptionsFor(const SiteConfig& site) {
-  image::RegistryOptions options;
+registry::RegistryOptions registryOptionsFor(const SiteConfig& site) {
+  registry::RegistryOptions options;
   options.insecureRegistries = site.insecureRegistries;
   for (const RegistryMirror& mirror : site.registryMirrors)
     options.mirrors[mirror.registry].push_back(mirror.mirror);
@@ -48,8 +48,8 @@ Result<sys::TrustedOwners> cacheOwnersFor(const SiteConfig& site) {
   return owners;
 }
 
-image::ConvertOptions convertOptionsFor(const SiteConfig& site) {
-  image::ConvertOptions options;
+convert::ConvertOptions convertOptionsFor(const SiteConfig& site) {
+  convert::ConvertOptions options;
   options.zstdLevel = site.zstdLevel;
   options.stripSetuid = site.stripSetuid;
   return options;

@@ -4,8 +4,8 @@
 
 #include "shared/config/site_config.hpp"
 #include "shared/container/options.hpp"
-#include "shared/image/converter.hpp"
-#include "shared/image/registry_client.hpp"
+#include "shared/convert/converter.hpp"
+#include "shared/registry/registry_client.hpp"
 #include "shared/sys/trusted_path.hpp"
 
 namespace berth::config {
@@ -14,12 +14,12 @@ namespace berth::config {
 Result<container::RuntimeConfig> runtimeConfigFor(const SiteConfig& site);
 
 // Insecure registries and mirrors for the registry client.
-image::RegistryOptions registryOptionsFor(const SiteConfig& site);
+registry::RegistryOptions registryOptionsFor(const SiteConfig& site);
 
 // Who may own the site image cache besides root (berth.conf cache_owner, resolved to a uid).
 Result<sys::TrustedOwners> cacheOwnersFor(const SiteConfig& site);
 
 // How images are written: zstd level, whether setuid bits survive conversion.
-image::ConvertOptions convertOptionsFor(const SiteConfig& site);
+convert::ConvertOptions convertOptionsFor(const SiteConfig& site);
 
 }  // namespace berth::config

@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-#include "shared/container/image_files.hpp"
+#include "shared/convert/image_files.hpp"
 #include "shared/container/mount_point.hpp"
 #include "shared/container/passwd.hpp"
 #include "shared/container/squashfs_server.hpp"
@@ -220,7 +220,7 @@ Result<sys::ChildProcess> executeMountPlan(const MountPlan& plan, const sys::Ide
     // A sandbox directory is used through a read-only clone of it, taken now (see OpenedSource).
     BERTH_ASSIGN(imageFd, sys::cloneTree(imageFd.get(), true, {.readOnly = true}));
   } else {
-    BERTH_TRY(checkSquashfsImage(imageFd.get(), plan.image.path));
+    BERTH_TRY(convert::checkSquashfsImage(imageFd.get(), plan.image.path));
   }
   std::vector<OpenedSource> sources(plan.ops.size());
   for (size_t i = 0; i < plan.ops.size(); ++i)

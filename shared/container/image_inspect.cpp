@@ -5,7 +5,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "shared/container/image_files.hpp"
+#include "shared/convert/image_files.hpp"
 
 namespace berth::container {
 
@@ -16,7 +16,7 @@ Result<InspectReport> inspectImage(const ImageLocation& image) {
     std::error_code ec;
     report.sizeBytes = std::filesystem::file_size(image.path, ec);
   }
-  BERTH_ASSIGN(auto config, readImageFile(image, image::kConfigFile, kMaxImageConfigBytes));
+  BERTH_ASSIGN(auto config, convert::readImageFile(image, image::kConfigFile, convert::kMaxImageConfigBytes));
   if (config) {
     auto parsed = image::parseImageConfig(*config);
     if (!parsed.ok())
@@ -24,16 +24,16 @@ Result<InspectReport> inspectImage(const ImageLocation& image) {
     report.config = std::move(parsed).value();
     report.hasConfig = true;
   }
-  BERTH_ASSIGN(auto source, readImageFile(image, image::kSourceFile));
+  BERTH_ASSIGN(auto source, convert::readImageFile(image, image::kSourceFile));
   if (source) {
     auto parsed = image::parseImageSource(*source);
     if (!parsed.ok())
       return std::move(parsed).error().withContext("/.berth/source.json");
     report.source = std::move(parsed).value();
   }
-  BERTH_ASSIGN(report.runscript, readImageFile(image, image::kRunscriptFile));
-  BERTH_ASSIGN(report.help, readImageFile(image, image::kHelpFile));
-  BERTH_ASSIGN(report.definition, readImageFile(image, image::kDefinitionFile));
+  BERTH_ASSIGN(report.runscript, convert::readImageFile(image, image::kRunscriptFile));
+  BERTH_ASSIGN(report.help, convert::readImageFile(image, image::kHelpFile));
+  BERTH_ASSIGN(report.definition, convert::readImageFile(image, image::kDefinitionFile));
   return report;
 }
 

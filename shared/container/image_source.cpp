@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "shared/container/image_files.hpp"
+#include "shared/convert/image_files.hpp"
 #include "shared/core/unique_fd.hpp"
 
 namespace berth::container {
@@ -29,7 +29,7 @@ Status checkSquashfsFile(const std::filesystem::path& path) {
   char magic[4] = {};
   if (::pread(fd.get(), magic, sizeof magic, 0) != sizeof magic ||
       std::memcmp(magic, "hsqs", 4) != 0)
-    return Error(fmt::format("`{}` is {}", path.string(), kNotSquashfsImage));
+    return Error(fmt::format("`{}` is {}", path.string(), convert::kNotSquashfsImage));
   return okStatus();
 }
 

@@ -3,10 +3,10 @@
 #include <cstdint>
 #include <string_view>
 
-#include "shared/image/credentials.hpp"
+#include "shared/registry/credentials.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
-  (void)berth::image::parseDockerConfig(text);
+  (void)berth::registry::parseDockerConfig(text);
   return 0;
 }

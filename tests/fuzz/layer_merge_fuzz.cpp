@@ -5,13 +5,13 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "shared/image/layer_merge.hpp"
-#include "shared/image/layer_reader.hpp"
+#include "shared/convert/layer_merge.hpp"
+#include "shared/convert/layer_reader.hpp"
 
 namespace {
 
-void mergeLayer(berth::image::LayerMerger& merger, const uint8_t* data, size_t size) {
-  auto reader = berth::image::LayerReader::openMemory(data, size);
+void mergeLayer(berth::convert::LayerMerger& merger, const uint8_t* data, size_t size) {
+  auto reader = berth::convert::LayerReader::openMemory(data, size);
   if (!reader.ok())
     return;
   char buffer[4096];
@@ -19,7 +19,7 @@ void mergeLayer(berth::image::LayerMerger& merger, const uint8_t* data, size_t s
     auto entry = reader->next();
     if (!entry.ok() || !*entry)
       return;
-    berth::image::MergeDecision decision = merger.add(**entry);
+    berth::convert::MergeDecision decision = merger.add(**entry);
     if (!decision.readInto)
       continue;
     while (true) {
@@ -34,7 +34,7 @@ void mergeLayer(berth::image::LayerMerger& merger, const uint8_t* data, size_t s
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (int layers : {1, 2}) {
-    berth::image::LayerMerger merger(berth::image::MergeOptions{}, berth::Logger());
+    berth::convert::LayerMerger merger(berth::convert::MergeOptions{}, berth::Logger());
     for (int i = 0; i < layers; ++i) {
       merger.beginLayer("fuzz");
       mergeLayer(merger, data, size);
@@ -42,7 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     merger.finish();
     // The final tree (LayerMerger's contract): every node has an inode, no hard link is left
     // waiting for its target, link counts are set.
-    merger.tree().forEach([&](const berth::image::FsNode& node) {
+    merger.tree().forEach([&](const berth::convert::FsNode& node) {
       if (!node.inode || node.inode->unresolved || node.inode->nlink == 0)
         __builtin_trap();
     });

@@ -10,10 +10,11 @@
 
 #include "shared/image/digest.hpp"
 #include "shared/image/reference.hpp"
-#include "shared/image/registry_client.hpp"
+#include "shared/registry/registry_client.hpp"
 
 using namespace berth;
 using namespace berth::image;
+using namespace berth::registry;
 
 namespace {
 

@@ -8,13 +8,14 @@
 
 #include <doctest/doctest.h>
 
-#include "shared/container/image_files.hpp"
+#include "shared/convert/image_files.hpp"
 #include "shared/container/image_inspect.hpp"
 #include "shared/container/mount_plan.hpp"
 #include "shared/core/temp_dir.hpp"
 
 using namespace berth;
 using namespace berth::container;
+using namespace berth::convert;
 namespace fs = std::filesystem;
 
 namespace {

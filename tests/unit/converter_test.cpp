@@ -8,14 +8,16 @@
 #include <fmt/format.h>
 
 #include "shared/core/temp_dir.hpp"
-#include "shared/image/converter.hpp"
+#include "shared/convert/converter.hpp"
 #include "shared/image/digest.hpp"
-#include "shared/image/layer_reader.hpp"
-#include "shared/image/puller.hpp"
+#include "shared/convert/layer_reader.hpp"
+#include "shared/cache/puller.hpp"
 #include "tests/unit/tar_builder.hpp"
 
 using namespace berth;
 using namespace berth::image;
+using namespace berth::cache;
+using namespace berth::convert;
 using berth::test::TarBuilder;
 
 namespace {

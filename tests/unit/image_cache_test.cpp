@@ -9,11 +9,11 @@
 #include <thread>
 
 #include "shared/core/temp_dir.hpp"
-#include "shared/image/atomic_file.hpp"
-#include "shared/image/image_cache.hpp"
+#include "shared/core/atomic_file.hpp"
+#include "shared/cache/image_cache.hpp"
 
 using namespace berth;
-using namespace berth::image;
+using namespace berth::cache;
 namespace fs = std::filesystem;
 
 namespace {

@@ -4,12 +4,12 @@
 #include <string>
 #include <vector>
 
-#include "shared/image/layer_merge.hpp"
-#include "shared/image/layer_reader.hpp"
+#include "shared/convert/layer_merge.hpp"
+#include "shared/convert/layer_reader.hpp"
 #include "tests/unit/tar_builder.hpp"
 
 using namespace berth;
-using namespace berth::image;
+using namespace berth::convert;
 using berth::test::TarBuilder;
 
 namespace {

@@ -8,11 +8,12 @@
 
 #include "shared/core/temp_dir.hpp"
 #include "shared/image/digest.hpp"
-#include "shared/image/layer_reader.hpp"
+#include "shared/convert/layer_reader.hpp"
 #include "tests/unit/tar_builder.hpp"
 
 using namespace berth;
 using namespace berth::image;
+using namespace berth::convert;
 using berth::test::TarBuilder;
 
 namespace {

@@ -19,8 +19,8 @@
 #include "shared/core/file_lock.hpp"
 #include "shared/core/temp_dir.hpp"
 #include "shared/core/unique_fd.hpp"
-#include "shared/image/http.hpp"
-#include "shared/image/registry_client.hpp"
+#include "shared/registry/http.hpp"
+#include "shared/registry/registry_client.hpp"
 
 using namespace berth;
 namespace fs = std::filesystem;
@@ -104,11 +104,11 @@ class StallingServer {
 
 TEST_CASE("a cancelled HTTP request stops although no byte moves") {
   StallingServer server;
-  auto session = image::HttpSession::create();
+  auto session = registry::HttpSession::create();
   REQUIRE(session.ok());
   std::atomic<bool> cancel{false};
   size_t received = 0;
-  image::HttpRequest request;
+  registry::HttpRequest request;
   request.url = fmt::format("http://{}/stall", server.host());
   request.cancelled = [&] { return cancel.load(); };
   // The sink sees the first half, then the server stalls: only the progress callback (called
@@ -138,14 +138,14 @@ TEST_CASE("a cancelled blob download leaves no partial file and is not retried")
   auto dir = TempDir::create(fs::temp_directory_path(), "berth-cancel");
   REQUIRE(dir.ok());
   std::atomic<bool> cancel{false};
-  image::RegistryOptions options;
+  registry::RegistryOptions options;
   options.insecureRegistries = {server.host()};
   options.userConfigDir = (dir->path() / "config").string();
   options.env = [](std::string_view) -> std::optional<std::string> { return std::nullopt; };
   options.retries = 4;
   options.backoffBaseMs = 10;
   options.cancelled = [&] { return cancel.load(); };
-  auto client = image::RegistryClient::create(options, Logger());
+  auto client = registry::RegistryClient::create(options, Logger());
   REQUIRE(client.ok());
   auto ref = image::parseImageReference(fmt::format("{}/repo@{}", server.host(), kBlobDigest));
   REQUIRE(ref.ok());
@@ -153,7 +153,7 @@ TEST_CASE("a cancelled blob download leaves no partial file and is not retried")
   blob.mediaType = "application/vnd.oci.image.layer.v1.tar+gzip";
   blob.digest = kBlobDigest;
   blob.size = static_cast<int64_t>(kBlobSize);
-  fs::path dest = dir->path() / image::blobFileName(kBlobDigest);
+  fs::path dest = dir->path() / registry::blobFileName(kBlobDigest);
   fs::path partial = dest;
   partial += ".partial";
   bool partialSeen = false;

@@ -9,7 +9,7 @@
 #include <set>
 
 #include "shared/core/temp_dir.hpp"
-#include "shared/pmix/slurmd_paths.hpp"
+#include "shared/slurm/slurmd_paths.hpp"
 #include "spank_plugin/local_side.hpp"
 #include "spank_plugin/option_checks.hpp"
 #include "spank_plugin/remote_side.hpp"
@@ -266,7 +266,7 @@ TEST_CASE("slurmstepd side: errors are deferred, never returned") {
   SUBCASE("the batch step binds its script") {
     StepState state;
     NodeFacts batch = node;
-    batch.step.stepId = berth::pmix::kBatchStep;
+    batch.step.stepId = berth::slurm::kBatchStep;
     std::filesystem::create_directories(dir->path() / "spool/n2/job00012");
     std::ofstream(dir->path() / "spool/n2/job00012/slurm_script") << "#!/bin/sh\n";
     jobEnv.vars["BERTH_CONTAINER_IMAGE"] = "tiny:latest";  // as #SBATCH or the environment
@@ -384,7 +384,7 @@ TEST_CASE("slurmstepd side: errors are deferred, never returned") {
   SUBCASE("the extern step never gets a container") {
     StepState state;
     NodeFacts externStep = node;
-    externStep.step.stepId = berth::pmix::kExternStep;
+    externStep.step.stepId = berth::slurm::kExternStep;
     REQUIRE(state.options.set(OptionId::kImage, "tiny").ok());
     prepareStep(state, externStep, jobEnv.view(), backend, messages.logger());
     CHECK_FALSE(asked);

@@ -3,7 +3,7 @@
 #include <unistd.h>
 
 #include "shared/gpu/hwloc_library.hpp"
-#include "shared/image/archive_library.hpp"
+#include "shared/convert/archive_library.hpp"
 #include "shared/image/crypto_library.hpp"
 #include "shared/sys/shared_library.hpp"
 
@@ -32,9 +32,9 @@ TEST_CASE("libraries opened on first use: loaded once, every entry point resolve
   CHECK(bool((*crypto)->digestFinal));
   CHECK((*crypto)->sha256() != nullptr);
 
-  auto archive = berth::image::archiveLibrary();
+  auto archive = berth::convert::archiveLibrary();
   REQUIRE(archive.ok());
-  CHECK(*archive == *berth::image::archiveLibrary());
+  CHECK(*archive == *berth::convert::archiveLibrary());
   CHECK(bool((*archive)->entryXattrNext));
 
   auto hwloc = berth::gpu::hwlocLibrary();

@@ -1,0 +1,56 @@
+// pullImage: any source berth pulls from (registry reference, OCI layout or archive, docker
+// archive, directory, squashfs) -> one squashfs image, in the image cache or at a chosen path.
+//
+// The library half of `berth pull`; the SPANK plugin calls it too (slurmstepd pulls missing
+// images under the cache lock). A reference with a tag is resolved to a digest once; an image
+// already cached under that digest is reused without downloading anything.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "shared/core/log.hpp"
+#include "shared/core/result.hpp"
+#include "shared/convert/converter.hpp"
+#include "shared/cache/image_cache.hpp"
+#include "shared/registry/registry_client.hpp"
+
+namespace berth::cache {
+
+struct PullOptions {
+  std::string platform;                         // "" = this host's
+  std::optional<std::filesystem::path> output;  // write here instead of into the cache
+  convert::ConvertOptions convert;
+  // registry.cancelled stops a registry pull anywhere: requests, downloads (their partial
+  // files removed), and the conversion before its next layer (its temp file removed).
+  registry::RegistryOptions registry;
+};
+
+struct PullResult {
+  std::string digest;  // the image's digest (manifest digest for layered sources)
+  std::filesystem::path path;
+  std::string reference;  // normalised source
+  bool reused = false;    // found in the cache: nothing downloaded or converted
+  std::optional<convert::ConvertStats> stats;
+};
+
+// What a pull tells its caller while it works (all optional).
+struct PullObserver {
+  registry::ProgressFn download;                                 // bytes per blob (worker threads)
+  std::function<void(const registry::ResolvedImage&)> resolved;  // before downloads start
+  std::function<void(std::string_view phase)> phase;   // "converting", ...
+};
+
+Result<PullResult> pullImage(std::string_view source, ImageCache& cache, const PullOptions& options,
+                             const PullObserver& observer, const Logger& log);
+
+// The image `reference` names in `cache` (by reference or digest, marked used), pulled first
+// when it is not there: what `berth run REF` (container::ImageResolver) and the SPANK plugin
+// need.
+Result<std::filesystem::path> findOrPull(std::string_view reference, ImageCache& cache,
+                                         const PullOptions& options, const Logger& log);
+
+}  // namespace berth::cache

@@ -1,0 +1,71 @@
+// A small RAII wrapper over one libcurl easy handle: one request at a time, response headers
+// of the final response (after redirects) collected, the body either kept or streamed to a sink.
+//
+// libcurl's defaults that matter are kept: the system CA store, certificate verification, and
+// proxies from the environment (http_proxy, https_proxy, no_proxy).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shared/core/cancel.hpp"
+#include "shared/core/result.hpp"
+
+namespace berth::registry {
+
+struct HttpRequest {
+  std::string method = "GET";  // GET or HEAD
+  std::string url;
+  std::vector<std::string> headers;      // "Name: value"
+  int64_t rangeFrom = 0;                 // > 0: ask for bytes rangeFrom.. (Range header)
+  bool allowPlainHttpRedirects = false;  // redirects may go to http:// (insecure registries)
+  size_t maxBodyBytes = 0;               // kept bodies only: larger is an error (0 = 64 MiB)
+  // Polled while the request runs (about once a second even when no byte moves): true aborts
+  // it with cancelledError().
+  CancelCheck cancelled;
+};
+
+struct HttpResponse {
+  long status = 0;
+  std::map<std::string, std::string> headers;  // names lowercased; last value wins
+  std::string body;                            // empty when a sink took the body
+  std::string effectiveUrl;
+  // The connection closed before the body was complete (Content-Length not reached).
+  bool truncated = false;
+
+  // The header's value or "".
+  std::string header(std::string_view lowercaseName) const;
+};
+
+// Receives body chunks of a 2xx response with its status (200, 206); false aborts the transfer.
+using BodySink = std::function<bool(long status, std::string_view chunk)>;
+
+class HttpSession {
+ public:
+  static Result<HttpSession> create();
+  HttpSession(HttpSession&&) noexcept;
+  HttpSession& operator=(HttpSession&&) noexcept;
+  HttpSession(const HttpSession&) = delete;
+  HttpSession& operator=(const HttpSession&) = delete;
+  ~HttpSession();
+
+  // Performs `request`. Transport failures (DNS, connect, TLS, timeouts, a sink abort, a
+  // cancellation) are errors; any HTTP status is a response. With a sink, only 2xx bodies go
+  // to it.
+  Result<HttpResponse> perform(const HttpRequest& request, const BodySink& sink = nullptr);
+
+ private:
+  struct Handle;
+  explicit HttpSession(std::unique_ptr<Handle> handle);
+  std::unique_ptr<Handle> handle_;
+};
+
+// Percent-encodes everything but RFC 3986 unreserved characters.
+std::string urlEncode(std::string_view text);
+
+}  // namespace berth::registry

@@ -1,0 +1,85 @@
+// RegistryTransport: one authenticated, retried request to a registry endpoint. It knows the
+// registry HTTP API's mechanics (WWW-Authenticate challenges, Bearer tokens per
+// repository, Basic, plain HTTP only for insecure registries, mirrors, backoff) and nothing of
+// manifests or blobs; RegistryClient builds on it. Thread-safe: its caches are locked.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "shared/core/log.hpp"
+#include "shared/core/result.hpp"
+#include "shared/registry/auth.hpp"
+#include "shared/registry/credentials.hpp"
+#include "shared/registry/http.hpp"
+#include "shared/image/reference.hpp"
+
+namespace berth::registry {
+
+struct RegistryEndpoint {
+  std::string host;        // host[:port]
+  std::string registry;    // the registry name credentials are looked up under
+  bool plainHttp = false;  // insecure registry: http://
+  bool mirror = false;
+
+  std::string baseUrl() const;  // "https://host"
+};
+
+struct TransportOptions {
+  std::set<std::string> insecureRegistries;  // normalised host[:port]
+  std::map<std::string, std::vector<std::string>> mirrors;
+  int retries = 4;
+  std::chrono::milliseconds backoffBase{500};
+  CancelCheck cancelled;  // every request and backoff pause stops when it says so
+};
+
+// BERTH_INSECURE_REGISTRIES=host:port,... plus `configured`, normalised.
+std::set<std::string> insecureRegistrySet(const std::vector<std::string>& configured,
+                                          const EnvLookup& env);
+
+// A registry's `{"errors":[{"code":..,"message":..}]}` body as "message" (or "" if none).
+std::string registryErrorMessage(std::string_view body);
+
+class RegistryTransport {
+ public:
+  RegistryTransport(TransportOptions options, CredentialStore credentials, Logger log);
+
+  // Mirrors of ref.registry first (in configured order), then the registry itself.
+  std::vector<RegistryEndpoint> endpoints(const image::ImageReference& ref) const;
+
+  // Sends `request` (its url is a path like "/v2/NAME/manifests/TAG") to `endpoint` for ref's
+  // repository: authenticates on 401, retries 429/5xx/connection errors with exponential
+  // backoff while no body byte reached `sink`. Returns the final response (any status but 401);
+  // errors for unreachable registries and failed authentication.
+  Result<HttpResponse> send(HttpSession& session, const RegistryEndpoint& endpoint,
+                            const image::ImageReference& ref, HttpRequest request,
+                            const BodySink& sink = nullptr);
+
+  const Logger& log() const { return log_; }
+  int retries() const { return options_.retries; }
+  // Sleeps before retry `attempt` (cut short by a cancellation).
+  void backoff(int attempt, const HttpResponse* response) const;
+  const CancelCheck& cancelled() const { return options_.cancelled; }
+
+ private:
+  std::optional<AuthChallenge> knownChallenge(const std::string& host);
+  Status authenticate(HttpSession& session, const RegistryEndpoint& endpoint,
+                      const image::ImageReference& ref, const AuthChallenge& challenge);
+  std::string cachedAuthorization(const std::string& key);
+  Result<HttpResponse> performWithRetries(HttpSession& session, HttpRequest request,
+                                          const BodySink& sink, const std::string& what);
+
+  TransportOptions options_;
+  CredentialStore credentials_;
+  Logger log_;
+  std::mutex mutex_;
+  std::map<std::string, AuthChallenge> challenges_;   // host -> its 401 challenge
+  std::map<std::string, std::string> authorization_;  // host+repo -> header value
+};
+
+}  // namespace berth::registry

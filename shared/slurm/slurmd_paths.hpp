@@ -1,0 +1,75 @@
+// What a containerized task needs from the host so that PMIx (and MPI over it) works inside:
+// the directories Slurm's PMIx plugin creates for the step, and, for batch steps, the script.
+//
+// Slurm 22.05 (mpi/pmix_v4), facts verified on the test cluster:
+//   server dir  <SlurmdSpoolDir>/pmix.<job>.<step>/          (the PMIx server's rendezvous)
+//   client dir  <TmpFS>/spmix_appdir_<uid>_<job>.<step>/     (PMIX_SERVER_TMPDIR of the tasks)
+//   batch script <SlurmdSpoolDir>/job<NNNNN>/slurm_script    (job id zero-padded to 5 digits)
+// SlurmdSpoolDir and TmpFS come from slurm.conf, where `%n` (node name) and `%h` (host name)
+// may appear; slurmstepd does not hand them to SPANK plugins, so they are read from the file
+// ($SLURM_CONF, which slurmd passes on to slurmstepd, else /etc/slurm/slurm.conf). The node
+// name for %n: slurmstepd has neither SLURMD_NODENAME nor the spool dir as its cwd (checked on
+// the test bed: its cwd is slurmd's log dir), so the plugin uses $SLURMD_NODENAME when some
+// launcher sets it and else the short host name, which is the NodeName on usual clusters and
+// on the test bed (every slurmd runs in its own UTS namespace named after its node).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shared/core/result.hpp"
+
+namespace berth::slurm {
+
+// The slurm.conf settings a step's container needs: the two directories, still with their
+// %n/%h patterns, and whether Slurm manages GPUs (GresTypes lists gpu), in which case a step
+// Slurm gave no GPU has none (the GPU rules, docs/gpu.md).
+struct SlurmdDirPatterns {
+  std::string spoolDir = "/var/spool/slurmd";  // Slurm's built-in default
+  std::string tmpFs = "/tmp";                  // Slurm's built-in default
+  bool gpuGres = false;
+};
+
+// Reads SlurmdSpoolDir, TmpFS and GresTypes from slurm.conf text (keys are case-insensitive,
+// `#` starts a comment, the first occurrence wins as in Slurm). `Include` lines are ignored
+// here; readSlurmConf() follows them.
+SlurmdDirPatterns parseSlurmConf(std::string_view text);
+
+// Reads the file (the path slurmstepd uses: $SLURM_CONF, else /etc/slurm/slurm.conf), with the
+// files its `Include` lines name in their place (relative to its directory, wildcards allowed,
+// nested up to 8 deep). Configless Slurm (slurmd fetching the configuration) is not covered.
+Result<SlurmdDirPatterns> readSlurmConf(const std::filesystem::path& path);
+
+// Expands %n (node name), %h (host name) and %% in a slurm.conf path pattern.
+std::string expandNodePattern(std::string_view pattern, std::string_view nodeName,
+                              std::string_view hostName);
+
+struct StepIdentity {
+  uint32_t jobId = 0;
+  uint32_t stepId = 0;
+  uint32_t uid = 0;
+};
+
+// Slurm's special step ids (slurm.h SLURM_BATCH_SCRIPT, SLURM_EXTERN_CONT, SLURM_INTERACTIVE_STEP).
+inline constexpr uint32_t kBatchStep = 0xfffffffb;
+inline constexpr uint32_t kExternStep = 0xfffffffc;
+inline constexpr uint32_t kInteractiveStep = 0xfffffffa;
+
+struct HostPaths {
+  std::filesystem::path pmixServerDir;  // bind at the same path in the container
+  std::filesystem::path pmixClientDir;  // bind at the same path in the container
+  std::filesystem::path batchScript;    // empty unless this is the batch step
+};
+
+// The host paths of one step on the node whose dirs are `spoolDir`/`tmpFs` (already expanded).
+HostPaths stepHostPaths(const std::filesystem::path& spoolDir, const std::filesystem::path& tmpFs,
+                        const StepIdentity& step);
+
+// Those of `paths` that exist on the host, to bind at the same place: the PMIx dirs only
+// exist for --mpi=pmix steps.
+std::vector<std::filesystem::path> existingPaths(const HostPaths& paths);
+
+}  // namespace berth::slurm
