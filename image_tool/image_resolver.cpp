@@ -1,23 +1,17 @@
 #include "image_tool/image_resolver.hpp"
 
-#include <string>
-
 #include "image_tool/site.hpp"
-#include "shared/cache/image_cache.hpp"
-#include "shared/cache/puller.hpp"
-#include "shared/config/site_mapping.hpp"
+#include "shared/cache/provide.hpp"
 
 namespace berth::cli {
 
 container::ImageResolver cacheImageResolver(const Logger& log) {
   return [&log](std::string_view reference) -> Result<std::filesystem::path> {
-    // The cache, registries and conversion settings `berth pull` uses: berth.conf's.
+    // What srun gets too: the site's cache (as root), registries and conversion settings.
     BERTH_ASSIGN(config::SiteConfig site, loadSite());
-    BERTH_ASSIGN(cache::ImageCache cache, openCache(site, ""));
-    cache::PullOptions options;
-    options.registry = config::registryOptionsFor(site);
-    options.convert = config::convertOptionsFor(site);
-    return cache::findOrPull(reference, cache, options, log);
+    cache::ImageWanted wanted;
+    wanted.image = reference;
+    return cache::provideImage(site, cacheRootFor(site, ""), wanted, log);
   };
 }
 

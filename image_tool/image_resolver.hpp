@@ -7,8 +7,8 @@
 
 namespace berth::cli {
 
-// Uses the cache of cacheRootFor() and the site's registry settings (berth.conf); registries
-// marked insecure through BERTH_INSECURE_REGISTRIES are honoured by the registry client.
+// cache::provideImage with berth.conf's settings, into the cache of cacheRootFor() (site.hpp);
+// the registry client also honours the caller's BERTH_INSECURE_REGISTRIES and credentials.
 container::ImageResolver cacheImageResolver(const Logger& log);
 
 }  // namespace berth::cli

@@ -248,16 +248,4 @@ Result<PullResult> pullImage(std::string_view source, ImageCache& cache, const P
   return Error(fmt::format("image source `{}`: unknown kind", source));
 }
 
-Result<std::filesystem::path> findOrPull(std::string_view reference, ImageCache& cache,
-                                         const PullOptions& options, const Logger& log) {
-  BERTH_ASSIGN(std::optional<CachedImage> cached, cache.find(reference));
-  if (cached) {
-    if (Status touched = cache.touch(cached->digest); !touched.ok())
-      log.verbose("image cache: {}", touched.error().message());  // only LRU order suffers
-    return cached->path;
-  }
-  BERTH_ASSIGN(PullResult pulled, pullImage(reference, cache, options, PullObserver{}, log));
-  return pulled.path;
-}
-
 }  // namespace berth::cache

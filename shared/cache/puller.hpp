@@ -1,9 +1,9 @@
 // pullImage: any source berth pulls from (registry reference, OCI layout or archive, docker
 // archive, directory, squashfs) -> one squashfs image, in the image cache or at a chosen path.
 //
-// The library half of `berth pull`; the SPANK plugin calls it too (slurmstepd pulls missing
-// images under the cache lock). A reference with a tag is resolved to a digest once; an image
-// already cached under that digest is reused without downloading anything.
+// The library half of `berth pull`; provideImage (provide.hpp) pulls through it for every face.
+// A reference with a tag is resolved to a digest once; an image already cached under that
+// digest is reused without downloading anything.
 #pragma once
 
 #include <filesystem>
@@ -46,11 +46,5 @@ struct PullObserver {
 
 Result<PullResult> pullImage(std::string_view source, ImageCache& cache, const PullOptions& options,
                              const PullObserver& observer, const Logger& log);
-
-// The image `reference` names in `cache` (by reference or digest, marked used), pulled first
-// when it is not there: what `berth run REF` (container::ImageResolver) and the SPANK plugin
-// need.
-Result<std::filesystem::path> findOrPull(std::string_view reference, ImageCache& cache,
-                                         const PullOptions& options, const Logger& log);
 
 }  // namespace berth::cache

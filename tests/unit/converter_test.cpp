@@ -11,12 +11,10 @@
 #include "shared/convert/converter.hpp"
 #include "shared/image/digest.hpp"
 #include "shared/convert/layer_reader.hpp"
-#include "shared/cache/puller.hpp"
 #include "tests/unit/tar_builder.hpp"
 
 using namespace berth;
 using namespace berth::image;
-using namespace berth::cache;
 using namespace berth::convert;
 using berth::test::TarBuilder;
 
@@ -170,21 +168,3 @@ TEST_CASE("convert: a failed conversion leaves nothing behind") {
   CHECK_FALSE(std::filesystem::exists(dir->path() / "out.sqsh"));
 }
 
-TEST_CASE("findOrPull: a cached image is found, a local source is pulled once") {
-  auto dir = TempDir::create("/tmp", "berth-convert-test");
-  REQUIRE(dir.ok());
-  auto cache = ImageCache::open(dir->path() / "cache");
-  REQUIRE(cache.ok());
-  std::filesystem::create_directories(dir->path() / "sandbox/etc");
-  std::ofstream(dir->path() / "sandbox/etc/hostname") << "box\n";
-  std::string source = (dir->path() / "sandbox").string();
-  auto first = findOrPull(source, *cache, PullOptions{}, Logger());
-  REQUIRE_MESSAGE(first.ok(), first.error().message());
-  CHECK(std::filesystem::exists(*first));
-  auto again = findOrPull(source, *cache, PullOptions{}, Logger());
-  REQUIRE(again.ok());
-  CHECK(*again == *first);
-  CHECK(cache->list()->size() == 1);
-  auto image = readImage(*first, dir->path());
-  CHECK(image["etc/hostname"].content == "box\n");
-}
