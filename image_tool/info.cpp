@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 
 #include "image_tool/command.hpp"
+#include "image_tool/site.hpp"
+#include "shared/container/build.hpp"
 #include "shared/gpu/locality.hpp"
 #include "shared/gpu/prepare.hpp"
 #include "shared/image/metadata.hpp"
@@ -114,9 +116,9 @@ void printPlan(const gpu::GpuInjection& plan) {
 }
 
 Result<int> showGpuInfo(const InfoOptions& options) {
-  gpu::DriverSearch search = options.driverRoot.empty()
-                                 ? gpu::DriverSearch{}
-                                 : gpu::DriverSearch::under(options.driverRoot);
+  // Where containers look: berth.conf's gpu_driver_root and gpu_library_dirs (or --driver-root).
+  BERTH_ASSIGN(config::SiteConfig site, loadSite());
+  gpu::DriverSearch search = container::siteDriverSearch(site, options.driverRoot);
   if (!options.versionFile.empty())
     search.versionFiles = {options.versionFile};
   if (!options.ldCache.empty())

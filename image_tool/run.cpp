@@ -11,15 +11,13 @@
 #include "image_tool/command.hpp"
 #include "image_tool/image_resolver.hpp"
 #include "image_tool/site.hpp"
-#include "shared/config/site_mapping.hpp"
-#include "shared/container/container_namespace.hpp"
+#include "shared/container/build.hpp"
 #include "shared/container/entrypoint.hpp"
 #include "shared/container/environment.hpp"
 #include "shared/container/gpu_container.hpp"
 #include "shared/container/image_source.hpp"
 #include "shared/container/launch.hpp"
 #include "shared/container/mount_plan.hpp"
-#include "shared/gpu/prepare.hpp"
 #include "shared/image/metadata.hpp"
 #include "shared/sys/process.hpp"
 
@@ -97,17 +95,16 @@ std::optional<std::string> processEnv(std::string_view name) {
   return value ? std::optional<std::string>(value) : std::nullopt;
 }
 
-// --gpu: what to inject (gpu_container.hpp: the mounts first, the CUDA check once the image is
-// mounted).
-Result<gpu::GpuSetup> gpuSetup(const RunArgs& args) {
-  gpu::GpuSetup setup;
-  setup.search = driverSearchFor(args.gpuDriverRoot, {});
+// --gpu: the GPUs to inject (the driver is found where berth.conf says, or --gpu-driver-root).
+Result<GpuWanted> gpuWanted(const RunArgs& args) {
+  GpuWanted wanted;
   std::string caps =
       args.gpuCaps.empty() ? processEnv("NVIDIA_DRIVER_CAPABILITIES").value_or("") : args.gpuCaps;
   // Plain --gpu: every GPU of the machine (or of the Slurm step), and an error without any.
-  BERTH_ASSIGN(setup.request, gpu::parseGpuRequest(args.gpus.empty() ? "all" : args.gpus, caps));
-  setup.stepEnv = processEnv;
-  return setup;
+  BERTH_ASSIGN(wanted.request, gpu::parseGpuRequest(args.gpus.empty() ? "all" : args.gpus, caps));
+  wanted.stepEnv = processEnv;
+  wanted.driverRoot = args.gpuDriverRoot;
+  return wanted;
 }
 
 Result<int> runContainer(const RunArgs& args, const Logger& log) {
@@ -125,45 +122,33 @@ Result<int> runContainer(const RunArgs& args, const Logger& log) {
   std::error_code ec;
   std::string cwd = std::filesystem::current_path(ec).string();
   BERTH_ASSIGN(config::SiteConfig site, loadSite());
-  PlanInputs inputs;
-  BERTH_ASSIGN(inputs.config, config::runtimeConfigFor(site));
-  inputs.image = image;
-  inputs.user = user;
-  inputs.unprivileged = !privileged;
-  inputs.hostCwd = cwd;
-  if (!privileged)
-    inputs.config.stagingDir = "/tmp";  // hidden by the staging tmpfs only inside the container
-  inputs.options.writable = args.writable;
-  inputs.options.overlaySize = args.overlaySize;
-  inputs.options.contain = args.contain;
-  inputs.options.noHome = args.noHome;
+  ContainerRequest wanted;
+  wanted.image = image;
+  wanted.user = user;
+  wanted.unprivileged = !privileged;
+  wanted.hostCwd = cwd;
+  wanted.options.writable = args.writable;
+  wanted.options.overlaySize = args.overlaySize;
+  wanted.options.contain = args.contain;
+  wanted.options.noHome = args.noHome || !site.mountHome;
   for (const auto& bind : args.binds) {
     BERTH_ASSIGN(auto specs, parseMountSpecList(bind));
     specs = resolveSources(std::move(specs), cwd);
-    inputs.options.binds.insert(inputs.options.binds.end(), specs.begin(), specs.end());
+    wanted.options.binds.insert(wanted.options.binds.end(), specs.begin(), specs.end());
   }
-  BERTH_ASSIGN(MountPlan plan, buildMountPlan(inputs));
-  bool wantGpu = args.gpu || !args.gpus.empty() || !args.gpuCaps.empty();
-  ContainerGpu gpu;
-  if (wantGpu) {
-    BERTH_ASSIGN(gpu::GpuSetup setup, gpuSetup(args));
-    BERTH_ASSIGN(gpu, addGpuToPlan(plan, std::move(setup)));
-    for (const std::string& warning : gpu.injection.warnings)
-      log.warning("GPU: {}", warning);
+  if (args.gpu || !args.gpus.empty() || !args.gpuCaps.empty()) {
+    BERTH_ASSIGN(wanted.gpu, gpuWanted(args));
   }
-  bool homeMounted = std::any_of(plan.ops.begin(), plan.ops.end(),
+  wanted.names = {.bind = "--bind", .writable = "--writable-tmpfs", .workdir = "--pwd"};
+
+  BERTH_ASSIGN(BuiltContainer built, buildContainer(site, wanted));
+  for (const std::string& warning : built.gpu.injection.warnings)
+    log.warning("GPU: {}", warning);
+  PreparedContainer& container = built.prepared;
+  const image::ImageConfig& config = built.config;
+  bool homeMounted = std::any_of(built.plan.ops.begin(), built.plan.ops.end(),
                                  [](const MountOp& op) { return op.origin == "home"; });
   BERTH_ASSIGN(EnvironmentOptions envOptions, environmentOptions(args, user, homeMounted));
-
-  BERTH_ASSIGN(PreparedContainer container, prepareContainerNamespace(plan, user));
-  image::ImageConfig config;
-  if (!container.imageConfigJson().empty()) {
-    auto parsed = image::parseImageConfig(container.imageConfigJson());
-    if (!parsed.ok())
-      return std::move(parsed).error().withContext("image config /.berth/config.json");
-    config = std::move(parsed).value();
-  }
-  BERTH_TRY(checkPlatform(config, image::hostPlatform()));
 
   CommandRequest request;
   request.mode = args.mode;
@@ -182,11 +167,11 @@ Result<int> runContainer(const RunArgs& args, const Logger& log) {
   spec.env = containerEnvironment(config.env, host, envOptions);
   // One line and no command when the image's CUDA needs a newer driver.
   BERTH_ASSIGN(spec.env,
-               checkGpuAndEnvironment(gpu, container, config.labels, std::move(spec.env)));
+               checkGpuAndEnvironment(built.gpu, container, config.labels, std::move(spec.env)));
   std::optional<std::string> pwd;
   if (!args.pwd.empty())
     pwd = args.pwd;
-  spec.workingDir = workingDirectory(pwd, plan.hostCwdInside, config);
+  spec.workingDir = workingDirectory(pwd, built.plan.hostCwdInside, config);
 
   // Like system(3): the terminal's SIGINT/SIGQUIT reach the container directly; we wait.
   // Termination requests sent to berth itself are passed on.

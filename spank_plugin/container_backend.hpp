@@ -13,11 +13,11 @@
 #include <vector>
 
 #include "shared/config/site_config.hpp"
+#include "shared/container/build.hpp"
 #include "shared/core/log.hpp"
 #include "shared/core/result.hpp"
 #include "shared/core/unique_fd.hpp"
 #include "shared/gpu/injection.hpp"
-#include "shared/gpu/prepare.hpp"
 #include "shared/image/metadata.hpp"
 #include "spank_plugin/spank_context.hpp"
 
@@ -45,16 +45,14 @@ struct ContainerRequest {
   UserIdentity user;
   bool writable = false;
   bool mountHome = true;
-  std::vector<std::string> siteMounts;           // default_mounts of berth.conf, SRC[:DST[:FLAGS]]
   std::vector<std::string> mounts;               // the user's --container-mounts
   std::vector<std::filesystem::path> hostPaths;  // bound at the same path (PMIx dirs, batch script)
   // For named containers and --container-save: the overlay's layer lives in this host
   // directory (DIR/upper and DIR/work, kept between steps) instead of in a tmpfs.
   std::optional<std::filesystem::path> persistentUpper;
-  std::string writableSize;
-  // --container-gpu: the driver and GPUs to inject (shared/container/gpu_container.hpp);
-  // nothing: none.
-  std::optional<gpu::GpuSetup> gpu;
+  // --container-gpu: the GPUs to inject (the driver is found where berth.conf says); nothing:
+  // none.
+  std::optional<container::GpuWanted> gpu;
 };
 
 // A built container: only the mount namespace is kept; the helper child is gone.
@@ -87,6 +85,10 @@ struct Backend {
   std::function<Status(const std::filesystem::path& output, const UserIdentity& user)>
       checkSaveTarget;
 };
+
+// How srun users name their choices in berth's messages: the flags they wrote
+// (--container-mounts, --container-writable), never the berth tool's.
+container::ItemNames srunItemNames();
 
 // The real backend, over libberth; `log` receives progress (pull messages) for the user.
 Backend makeBackend(const config::SiteConfig& site, const Logger& log);

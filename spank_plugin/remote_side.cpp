@@ -9,7 +9,6 @@
 
 #include <fmt/format.h>
 
-#include "shared/container/gpu_container.hpp"
 #include "shared/slurm/slurmd_paths.hpp"
 #include "spank_plugin/local_side.hpp"
 #include "spank_plugin/option_checks.hpp"
@@ -87,11 +86,9 @@ Status buildStepContainer(StepState& state, const NodeFacts& node, const Environ
                            .user = user,
                            .writable = switches.writable,
                            .mountHome = switches.mountHome,
-                           .siteMounts = state.site.defaultMounts,
                            .mounts = {},
                            .hostPaths = stepHostPaths(node, slurmConf),
                            .persistentUpper = std::nullopt,
-                           .writableSize = state.site.writableSize,
                            .gpu = std::nullopt};
   // --container-gpu (default auto: Slurm's gres allocation — none when Slurm manages GPUs and
   // gave the step none — else every GPU of the node, else nothing); capabilities from
@@ -102,14 +99,11 @@ Status buildStepContainer(StepState& state, const NodeFacts& node, const Environ
   BERTH_ASSIGN(
       gpu::GpuRequest gpuRequest,
       gpu::parseGpuRequest(values.get(OptionId::kGpu).value_or("auto"), caps.value_or("")));
-  if (gpuRequest.mode != gpu::GpuRequest::Mode::kNone) {
-    gpu::GpuSetup setup;
-    setup.search = container::driverSearchFor(state.site.gpuDriverRoot, state.site.gpuLibraryDirs);
-    setup.request = std::move(gpuRequest);
-    setup.stepEnv = jobEnv.get;
-    setup.slurmManagesGpus = slurmConf.gpuGres;
-    request.gpu = std::move(setup);
-  }
+  if (gpuRequest.mode != gpu::GpuRequest::Mode::kNone)
+    request.gpu = container::GpuWanted{.request = std::move(gpuRequest),
+                                       .stepEnv = jobEnv.get,
+                                       .slurmManagesGpus = slurmConf.gpuGres,
+                                       .driverRoot = {}};
   if (auto mounts = values.get(OptionId::kMounts)) {
     BERTH_ASSIGN(auto userMounts, parseMountList(*mounts));
     request.mounts.insert(request.mounts.end(), userMounts.begin(), userMounts.end());

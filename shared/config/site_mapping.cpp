@@ -11,7 +11,6 @@ Result<container::RuntimeConfig> runtimeConfigFor(const SiteConfig& site) {
   container::RuntimeConfig runtime;
   runtime.stagingDir = site.stagingDir;
   runtime.overlaySize = site.writableSize;
-  runtime.mountHome = site.mountHome;
   runtime.hostFiles = site.hostFiles;
   runtime.allowUnprivileged = site.allowUnprivileged;
   runtime.squashfuse = site.squashfuse;

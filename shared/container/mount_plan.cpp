@@ -128,11 +128,12 @@ Result<MountPlan> buildMountPlan(const PlanInputs& in) {
   plan.unprivileged = in.unprivileged;
   plan.squashfuse = in.config.squashfuse;
   plan.stagingDir = in.config.stagingDir;
+  plan.names = in.names;
   if (in.unprivileged && !in.config.allowUnprivileged)
     return Error(
         "unprivileged containers are disabled on this system (runtime.allow_unprivileged)");
   plan.ops = systemMounts(in.options.contain, in.config);
-  if (in.config.mountHome && !in.options.noHome && in.user.uid != 0 && !in.user.home.empty() &&
+  if (!in.options.noHome && in.user.uid != 0 && !in.user.home.empty() &&
       in.user.home != "/") {
     MountOp home = hostBind(in.user.home.string(), "home");
     home.checkAsUser = true;
@@ -154,9 +155,9 @@ Result<MountPlan> buildMountPlan(const PlanInputs& in) {
   };
   // Site binds (/scratch, /global/home, ...) must work with every image, as system mounts do:
   // their mount points are made in the overlay. A user's bind into a read-only image needs
-  // the mount point to exist (or --writable-tmpfs).
+  // the mount point to exist (or a writable container).
   addBinds(in.config.defaultBinds, "site bind", MissingTarget::kCreate);
-  addBinds(in.options.binds, "--bind", MissingTarget::kCreateIfWritable);
+  addBinds(in.options.binds, in.names.bind, MissingTarget::kCreateIfWritable);
   for (const auto& op : plan.ops)
     if (op.kind == MountOpKind::kBind && (op.source.front() != '/' || op.target.front() != '/'))
       return Error(fmt::format("{}: paths must be absolute", op.origin));

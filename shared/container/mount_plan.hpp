@@ -42,7 +42,7 @@ struct MountOp {
   std::optional<std::pair<unsigned, unsigned>> device;
   MissingTarget missing = MissingTarget::kCreate;
   std::string data;    // kTmpfs: mount options
-  std::string origin;  // for messages: "--bind /data:/data", "home", "/proc", ...
+  std::string origin;  // for messages: "bind /data:/data", "home", "/proc", ...
 
   bool operator==(const MountOp&) const = default;
 };
@@ -64,6 +64,7 @@ struct MountPlan {
   std::vector<std::string> upperDirs;
   // Where the command starts when the host's current directory is visible inside (bound).
   std::optional<std::string> hostCwdInside;
+  ItemNames names;  // for messages
 };
 
 struct PlanInputs {
@@ -73,6 +74,7 @@ struct PlanInputs {
   sys::Identity user;
   bool unprivileged = false;
   std::string hostCwd;  // absolute
+  ItemNames names;      // how the face names the user's choices in messages
 };
 
 [[nodiscard]] Result<MountPlan> buildMountPlan(const PlanInputs& inputs);

@@ -248,8 +248,8 @@ Result<MountPoint> mountPoint(int rootFd, const CreatableDevices& creatable, con
   if (op.missing == MissingTarget::kCreateIfWritable && !writable)
     return Error(fmt::format(
         "{}: destination `{}` does not exist in the read-only image (create it in the image, "
-        "or use --writable-tmpfs)",
-        op.origin, op.target));
+        "or use {})",
+        op.origin, op.target, plan.names.writable));
   // Create only inside the image's overlay or a tmpfs of the plan, never on a host directory
   // bound earlier (/tmp): check the file system of the deepest existing ancestor first.
   auto ancestor = deepestExistingDirectory(rootFd, point.path);

@@ -19,8 +19,6 @@ struct RuntimeConfig {
   std::string overlaySize = "1g";
   // runtime.default_binds: binds every container gets (SRC[:DST[:ro|rw]] list).
   std::vector<MountSpec> defaultBinds;
-  // runtime.mount_home: bind the user's home directory (users can opt out with --no-home).
-  bool mountHome = true;
   // runtime.host_files: host files bound read-only when present.
   std::vector<std::string> hostFiles = {"/etc/hosts", "/etc/resolv.conf", "/etc/localtime"};
   // runtime.allow_unprivileged: let non-root users run containers in a user namespace.
@@ -36,7 +34,15 @@ struct ContainerOptions {
   bool writable = false;         // --writable-tmpfs: changes go to a tmpfs and vanish at exit
   std::string overlaySize;       // --overlay-size; empty: the site's
   bool contain = false;          // --contain: private /tmp, /var/tmp, minimal /dev
-  bool noHome = false;           // --no-home
+  bool noHome = false;           // no home bind (berth.conf mount_home, or the user's choice)
+};
+
+// How a face names the user's choices in the library's messages: the library names the item,
+// each face supplies its own words for it (its flag names). The defaults name no face.
+struct ItemNames {
+  std::string bind = "bind";                      // a user's bind: "bind /a:/b: ..."
+  std::string writable = "a writable container";  // how to get a writable scratch layer
+  std::string workdir = "workdir";                // the requested working directory
 };
 
 }  // namespace berth::container

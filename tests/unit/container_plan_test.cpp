@@ -114,12 +114,23 @@ TEST_CASE("plan: --contain, --no-home, writable, user and site binds") {
   CHECK(dataOp->readOnly);
   CHECK(dataOp->checkAsUser);
   CHECK(dataOp->missing == MissingTarget::kCreateIfWritable);
-  CHECK(dataOp->origin == "--bind /data:/mnt/data:ro");
+  CHECK(dataOp->origin == "bind /data:/mnt/data:ro");  // the item, named by no face
   const MountOp* scratchOp = findTarget(*plan, "/scratch");
   CHECK(scratchOp->checkAsUser);
   CHECK(scratchOp->missing == MissingTarget::kCreate);
   REQUIRE(plan->hostCwdInside);
   CHECK(*plan->hostCwdInside == "/srv/elsewhere");
+}
+
+TEST_CASE("plan: messages name the user's choices in the face's words") {
+  auto in = baseInputs();
+  in.options.binds = {{"/data", "/mnt/data", false}};
+  in.names.bind = "--container-mounts";
+  in.names.writable = "--container-writable";
+  auto plan = buildMountPlan(in);
+  REQUIRE(plan.ok());
+  CHECK(findTarget(*plan, "/mnt/data")->origin == "--container-mounts /data:/mnt/data");
+  CHECK(plan->names.writable == "--container-writable");
 }
 
 TEST_CASE("plan: unprivileged, root user, refusals") {

@@ -240,9 +240,8 @@ TEST_CASE("slurmstepd side: errors are deferred, never returned") {
     CHECK_FALSE(state.deferredError);
     CHECK_FALSE(asked);
   }
-  SUBCASE("a container with the PMIx dirs, site and user mounts, pinned digest") {
+  SUBCASE("a container with the PMIx dirs and user mounts, pinned digest") {
     StepState state;
-    state.site.defaultMounts = {"/site"};
     state.site.stateDir = dir->path() / "state";
     REQUIRE(state.options.set(OptionId::kImage, "tiny:latest").ok());
     REQUIRE(state.options.set(OptionId::kMounts, "/data:/data:ro").ok());
@@ -254,7 +253,6 @@ TEST_CASE("slurmstepd side: errors are deferred, never returned") {
     CHECK(asked->pinnedDigest == std::string(kDigest));
     CHECK(asked->user.uid == 1001);
     REQUIRE(built);
-    CHECK(built->siteMounts == std::vector<std::string>{"/site"});
     CHECK(built->mounts == std::vector<std::string>{"/data:/data:ro"});
     CHECK(built->hostPaths ==
           std::vector<std::filesystem::path>{dir->path() / "spool/n2/pmix.12.0",
