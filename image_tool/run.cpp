@@ -168,10 +168,15 @@ Result<int> runContainer(const RunArgs& args, const Logger& log) {
   // One line and no command when the image's CUDA needs a newer driver.
   BERTH_ASSIGN(spec.env,
                checkGpuAndEnvironment(built.gpu, container, config.labels, std::move(spec.env)));
-  std::optional<std::string> pwd;
-  if (!args.pwd.empty())
-    pwd = args.pwd;
-  spec.workingDir = workingDirectory(pwd, built.plan.hostCwdInside, config);
+  // The same rule as a Slurm task's; the mount plan knows whether the caller's directory is
+  // inside, and chdir names a missing --pwd.
+  BERTH_ASSIGN(spec.workingDir,
+               workingDirectory({.requested = args.pwd.empty() ? std::nullopt
+                                                               : std::optional<std::string>(args.pwd),
+                                 .callerDir = built.plan.hostCwdInside.value_or(""),
+                                 .imageWorkdir = config.workingDir,
+                                 .exists = {}},
+                                wanted.names));
 
   // Like system(3): the terminal's SIGINT/SIGQUIT reach the container directly; we wait.
   // Termination requests sent to berth itself are passed on.

@@ -9,8 +9,10 @@
 
 #include <fmt/format.h>
 
+#include "shared/container/entrypoint.hpp"
 #include "shared/container/gpu_mounts.hpp"
-#include "shared/core/strings.hpp"
+#include "shared/container/launch.hpp"
+#include "spank_plugin/container_backend.hpp"
 #include "spank_plugin/task_environment.hpp"
 
 namespace berth::spank {
@@ -34,43 +36,6 @@ std::string currentDirectory() {
 }
 
 }  // namespace
-
-Result<std::string> chooseWorkdir(const std::optional<std::string>& option,
-                                  const std::string& launchDir, const std::string& imageWorkdir,
-                                  const std::function<bool(const std::string&)>& exists) {
-  if (option) {
-    if (!exists(*option))
-      return Error(
-          fmt::format("--container-workdir={}: no such directory in the container", *option));
-    return *option;
-  }
-  if (!launchDir.empty() && launchDir != "/" && exists(launchDir))
-    return launchDir;
-  if (!imageWorkdir.empty() && exists(imageWorkdir))
-    return imageWorkdir;
-  return std::string("/");
-}
-
-std::vector<std::string> entrypointCommand(const std::vector<std::string>& entrypoint,
-                                           const std::vector<std::string>& argv) {
-  std::vector<std::string> command = entrypoint;
-  command.insert(command.end(), argv.begin(), argv.end());
-  return command;
-}
-
-std::optional<std::string> findInPath(const std::string& command, std::string_view path,
-                                      const std::function<bool(const std::string&)>& executable) {
-  if (command.empty())
-    return std::nullopt;
-  if (command.find('/') != std::string::npos)
-    return command;
-  for (const std::string& dir : split(path, ':')) {
-    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + command;
-    if (executable(candidate))
-      return candidate;
-  }
-  return std::nullopt;
-}
 
 Status enterContainer(StepState& state) {
   if (state.deferredError)
@@ -99,8 +64,12 @@ Status prepareTaskEnvironment(const StepState& state, const Environment& taskEnv
   struct stat st {};
   if (state.workdir && ::stat(state.workdir->c_str(), &st) != 0 && errno != ENOENT)
     return errnoError(fmt::format("--container-workdir={}", *state.workdir));
-  BERTH_ASSIGN(std::string workdir, chooseWorkdir(state.workdir, state.launchDir,
-                                                  state.container->config.workingDir, isDirectory));
+  BERTH_ASSIGN(std::string workdir,
+               container::workingDirectory({.requested = state.workdir,
+                                            .callerDir = state.launchDir,
+                                            .imageWorkdir = state.container->config.workingDir,
+                                            .exists = isDirectory},
+                                           srunItemNames()));
   if (::chdir(workdir.c_str()) != 0)
     return errnoError(state.workdir ? fmt::format("--container-workdir={}", workdir)
                                     : fmt::format("chdir to {} in the container", workdir));
@@ -129,7 +98,7 @@ Status prepareTaskEnvironment(const StepState& state, const Environment& taskEnv
       path = value;
   }
   if (path.empty())
-    path = taskEnv.get("PATH").value_or("/usr/bin:/bin");
+    path = taskEnv.get("PATH").value_or(std::string(container::kDefaultSearchPath));
 
   const auto& entrypoint = state.container->config.entrypoint;
   if (!state.runEntrypoint || entrypoint.empty()) {
@@ -137,16 +106,22 @@ Status prepareTaskEnvironment(const StepState& state, const Environment& taskEnv
     // rather than Slurm's bare "execve(): No such file or directory".
     bool found = argv.empty() || (argv[0].find('/') != std::string::npos
                                       ? isExecutableFile(argv[0])
-                                      : findInPath(argv[0], path, isExecutableFile).has_value());
+                                      : container::findInPath(argv[0], path, isExecutableFile)
+                                            .has_value());
     if (!found)
       return Error(fmt::format("command `{}` not found in the container (PATH={})", argv[0], path));
     return okStatus();
   }
   // Slurm would exec argv itself; exec ENTRYPOINT + argv instead, in this same task process
   // (same pid: Slurm's tracking, signals and accounting are unchanged).
-  std::vector<std::string> command = entrypointCommand(entrypoint, argv);
+  BERTH_ASSIGN(std::vector<std::string> command,
+               container::containerCommand(state.container->config,
+                                           {.mode = container::LaunchMode::kRun,
+                                            .args = argv,
+                                            .entrypoint = std::nullopt,
+                                            .shell = {}}));
   std::vector<std::string> environment = applyEnvironmentChanges(host, changes);
-  std::optional<std::string> program = findInPath(command[0], path, isExecutableFile);
+  std::optional<std::string> program = container::findInPath(command[0], path, isExecutableFile);
   if (!program)
     return Error(
         fmt::format("the image's entrypoint `{}` is not found in the container", command[0]));

@@ -40,14 +40,22 @@ Result<std::vector<std::string>> containerCommand(const image::ImageConfig& conf
 
 namespace berth::container {
 
-std::string workingDirectory(const std::optional<std::string>& pwd,
-                             const std::optional<std::string>& hostCwdInside,
-                             const image::ImageConfig& config) {
-  if (pwd)
-    return *pwd;
-  if (hostCwdInside)
-    return *hostCwdInside;
-  return config.workingDir.empty() ? std::string("/") : config.workingDir;
+Result<std::string> workingDirectory(const WorkdirChoice& choice, const ItemNames& names) {
+  auto usable = [&](const std::string& dir) {
+    return !dir.empty() && (!choice.exists || choice.exists(dir));
+  };
+  if (choice.requested) {
+    if (!usable(*choice.requested))
+      return Error(fmt::format("{}={}: no such directory in the container", names.workdir,
+                               *choice.requested));
+    return *choice.requested;
+  }
+  // "/" says nothing about where the user wants to be: the image's WorkingDir is better.
+  if (choice.callerDir != "/" && usable(choice.callerDir))
+    return choice.callerDir;
+  if (usable(choice.imageWorkdir))
+    return choice.imageWorkdir;
+  return std::string("/");
 }
 
 Status checkPlatform(const image::ImageConfig& config, std::string_view hostPlatform) {

@@ -2,10 +2,12 @@
 // for `exec`, a shell for `shell`.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "shared/container/options.hpp"
 #include "shared/core/result.hpp"
 #include "shared/image/metadata.hpp"
 
@@ -20,7 +22,8 @@ struct CommandRequest {
   std::string shell = "/bin/sh";          // shell mode
 };
 
-// run:   (--entrypoint or image Entrypoint) + (args, or image Cmd unless --entrypoint was given)
+// run:   (--entrypoint or image Entrypoint) + (args, or image Cmd unless --entrypoint was given);
+//        the Slurm task with the image's entrypoint: Entrypoint + the task's command
 // exec:  args (at least one)
 // shell: shell [args...]
 [[nodiscard]] Result<std::vector<std::string>> containerCommand(const image::ImageConfig& config,
@@ -30,11 +33,21 @@ struct CommandRequest {
 
 namespace berth::container {
 
-// Where the command starts: --pwd, else the host's current directory when it is bound into
-// the container, else the image's WorkingDir, else "/".
-std::string workingDirectory(const std::optional<std::string>& pwd,
-                             const std::optional<std::string>& hostCwdInside,
-                             const image::ImageConfig& config);
+// Where a command starts, for every face: the requested directory (--pwd,
+// --container-workdir), which must exist; else the caller's directory when the container has
+// it (home and binds are at their host paths); else the image's WorkingDir when it exists;
+// else "/".
+struct WorkdirChoice {
+  std::optional<std::string> requested;
+  std::string callerDir;  // the caller's directory, a path inside; empty: none
+  std::string imageWorkdir;
+  // Whether a directory exists inside the container (the Slurm task, which is inside). Empty:
+  // the candidates are taken as they are and the chdir names a missing one (the CLI: its mount
+  // plan knows whether the caller's directory is inside).
+  std::function<bool(const std::string&)> exists;
+};
+[[nodiscard]] Result<std::string> workingDirectory(const WorkdirChoice& choice,
+                                                   const ItemNames& names);
 
 // A clear error when the image was built for another CPU architecture than this host's.
 [[nodiscard]] Status checkPlatform(const image::ImageConfig& config, std::string_view hostPlatform);

@@ -23,8 +23,7 @@ int execInPath(const std::string& file, char* const argv[], char* const envp[],
     return errno;
   }
   int result = ENOENT;
-  for (const auto& dir : split(path, ':')) {
-    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + file;
+  for (const std::string& candidate : commandCandidates(file, path)) {
     ::execve(candidate.c_str(), argv, envp);
     if (errno != ENOENT && errno != ENOTDIR)
       result = errno;
@@ -72,7 +71,7 @@ void dieWithParent(pid_t parent, int errorPipe) {
     envp.push_back(const_cast<char*>(entry.c_str()));
   envp.push_back(nullptr);
   const std::string* pathEntry = findEnv(spec.env, "PATH");
-  std::string path = pathEntry ? pathEntry->substr(5) : std::string("/usr/bin:/bin");
+  std::string path = pathEntry ? pathEntry->substr(5) : std::string(kDefaultSearchPath);
   std::vector<std::string> candidates{spec.argv[0]};
   candidates.insert(candidates.end(), spec.fallbacks.begin(), spec.fallbacks.end());
   int error = ENOENT;
@@ -93,6 +92,28 @@ void dieWithParent(pid_t parent, int errorPipe) {
 }
 
 }  // namespace
+
+std::vector<std::string> commandCandidates(const std::string& command, std::string_view path) {
+  if (command.find('/') != std::string::npos)
+    return {command};
+  std::vector<std::string> candidates;
+  for (const std::string& dir : split(path, ':'))
+    candidates.push_back((dir.empty() ? std::string(".") : dir) + "/" + command);
+  return candidates;
+}
+
+std::optional<std::string> findInPath(const std::string& command, std::string_view path,
+                                      const std::function<bool(const std::string&)>& executable) {
+  if (command.empty())
+    return std::nullopt;
+  if (command.find('/') != std::string::npos)
+    return command;
+  for (const std::string& candidate : commandCandidates(command, path)) {
+    if (executable(candidate))
+      return candidate;
+  }
+  return std::nullopt;
+}
 
 Result<pid_t> spawnInContainer(const PreparedContainer& container, const sys::Identity& user,
                                const LaunchSpec& spec) {

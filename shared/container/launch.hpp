@@ -4,7 +4,10 @@
 
 #include <sys/types.h>
 
+#include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "shared/container/container_namespace.hpp"
@@ -12,6 +15,18 @@
 #include "shared/sys/identity.hpp"
 
 namespace berth::container {
+
+// The PATH a command is looked up in when the container's environment sets none.
+inline constexpr std::string_view kDefaultSearchPath = "/usr/bin:/bin";
+
+// Where `command` is looked for, in order, as execvp does: a name with a `/` as it is, else in
+// each directory of `path` (a PATH value; an empty entry is the current directory).
+std::vector<std::string> commandCandidates(const std::string& command, std::string_view path);
+
+// The first of commandCandidates() that `executable` accepts (the Slurm task checks before
+// Slurm execs; spawnInContainer execs each in turn).
+std::optional<std::string> findInPath(const std::string& command, std::string_view path,
+                                      const std::function<bool(const std::string&)>& executable);
 
 struct LaunchSpec {
   std::vector<std::string> argv;  // argv[0] is looked up in the container's PATH

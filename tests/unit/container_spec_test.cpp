@@ -172,11 +172,6 @@ TEST_CASE("entrypoint/cmd: exec and shell") {
 
 TEST_CASE("working directory and platform") {
   image::ImageConfig config;
-  CHECK(workingDirectory(std::nullopt, std::nullopt, config) == "/");
-  config.workingDir = "/srv";
-  CHECK(workingDirectory(std::nullopt, std::nullopt, config) == "/srv");
-  CHECK(workingDirectory(std::nullopt, std::string("/home/u/p"), config) == "/home/u/p");
-  CHECK(workingDirectory(std::string("/x"), std::string("/home/u/p"), config) == "/x");
 
   CHECK(checkPlatform(config, "linux/amd64").ok());  // no architecture recorded
   config.architecture = "amd64";

@@ -389,21 +389,3 @@ TEST_CASE("slurmstepd side: errors are deferred, never returned") {
   }
 }
 
-TEST_CASE("task side: working directory choice, entrypoint command, PATH lookup") {
-  std::set<std::string> dirs{"/home/u/run", "/app", "/"};
-  auto exists = [&](const std::string& d) { return dirs.count(d) != 0; };
-  CHECK(*chooseWorkdir(std::string("/app"), "/home/u/run", "/x", exists) == "/app");
-  CHECK(chooseWorkdir(std::string("/nope"), "/home/u/run", "", exists).error().message() ==
-        "--container-workdir=/nope: no such directory in the container");
-  CHECK(*chooseWorkdir(std::nullopt, "/home/u/run", "/app", exists) == "/home/u/run");
-  CHECK(*chooseWorkdir(std::nullopt, "/home/other", "/app", exists) == "/app");
-  CHECK(*chooseWorkdir(std::nullopt, "/home/other", "/missing", exists) == "/");
-
-  CHECK(entrypointCommand({"/bin/sh", "-c"}, {"echo", "hi"}) ==
-        std::vector<std::string>{"/bin/sh", "-c", "echo", "hi"});
-  std::set<std::string> files{"/usr/bin/cowsay"};
-  auto executable = [&](const std::string& f) { return files.count(f) != 0; };
-  CHECK(findInPath("cowsay", "/usr/local/bin:/usr/bin", executable) == "/usr/bin/cowsay");
-  CHECK(findInPath("/opt/x", "/usr/bin", executable) == "/opt/x");
-  CHECK_FALSE(findInPath("missing", "/usr/bin", executable));
-}
