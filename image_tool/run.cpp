@@ -70,12 +70,14 @@ Result<std::string> readTextFile(const std::string& path) {
 }
 
 Result<EnvironmentOptions> environmentOptions(const RunArgs& args, const sys::Identity& user,
-                                              bool homeMounted) {
+                                              const config::SiteConfig& site) {
   EnvironmentOptions options;
-  options.cleanEnv = args.cleanEnv;
-  options.hostNames = args.hostEnv;
+  options.host = args.cleanEnv ? HostEnvironment::kClean : HostEnvironment::kPass;
+  options.hostWins = args.hostEnv;
+  options.siteHostOnly = site.hostOnlyEnv;
+  // The caller's environment says who called (root, for --as-user): the container's user.
   options.user = user.name;
-  options.home = homeMounted ? user.home.string() : std::string();
+  options.home = user.home.string();
   for (const auto& file : args.envFiles) {
     BERTH_ASSIGN(std::string content, readTextFile(file));
     auto parsed = parseEnvFile(content);
@@ -84,6 +86,12 @@ Result<EnvironmentOptions> environmentOptions(const RunArgs& args, const sys::Id
     options.set.insert(options.set.end(), parsed->begin(), parsed->end());
   }
   for (const auto& entry : args.envs) {
+    // --env NAME: the host's value wins over the image's (pyxis' --container-env).
+    if (entry.find('=') == std::string::npos) {
+      BERTH_ASSIGN(auto names, parseVariableNames(entry));
+      options.hostWins.insert(options.hostWins.end(), names.begin(), names.end());
+      continue;
+    }
     BERTH_ASSIGN(auto assignment, parseEnvAssignment(entry));
     options.set.push_back(std::move(assignment));
   }
@@ -146,9 +154,7 @@ Result<int> runContainer(const RunArgs& args, const Logger& log) {
     log.warning("GPU: {}", warning);
   PreparedContainer& container = built.prepared;
   const image::ImageConfig& config = built.config;
-  bool homeMounted = std::any_of(built.plan.ops.begin(), built.plan.ops.end(),
-                                 [](const MountOp& op) { return op.origin == "home"; });
-  BERTH_ASSIGN(EnvironmentOptions envOptions, environmentOptions(args, user, homeMounted));
+  BERTH_ASSIGN(EnvironmentOptions envOptions, environmentOptions(args, user, site));
 
   CommandRequest request;
   request.mode = args.mode;
@@ -202,12 +208,16 @@ void addCommonOptions(CLI::App* command, RunArgs& args) {
   command->add_option("--overlay-size", args.overlaySize, "Size of that tmpfs (e.g. 2g)");
   command->add_flag("-c,--contain", args.contain, "Private /tmp, /var/tmp and a minimal /dev");
   command->add_flag("--no-home", args.noHome, "Do not bind the home directory");
-  command->add_flag("-e,--cleanenv", args.cleanEnv, "Pass no host terminal variables");
-  command->add_option("--env", args.envs, "Set NAME=VALUE inside (repeatable)")
+  command->add_flag("-e,--cleanenv", args.cleanEnv,
+                    "Pass only HOME, USER, LOGNAME, TERM, TMPDIR and launcher variables (SLURM_*, "
+                    "PMIX_*, ...) of the host environment");
+  command->add_option("--env", args.envs,
+                      "NAME=VALUE: set it inside; NAME[,NAME...]: the host's value wins over the "
+                      "image's (repeatable)")
       ->allow_extra_args(false);
   command->add_option("--env-file", args.envFiles, "Read NAME=VALUE lines from a file")
       ->allow_extra_args(false);
-  command->add_option("--host-env", args.hostEnv, "Pass host variable NAME (repeatable)")
+  command->add_option("--host-env", args.hostEnv, "Same as --env NAME (repeatable)")
       ->allow_extra_args(false);
   command->add_option("--pwd", args.pwd, "Working directory inside the container");
   command->add_flag("--sandbox", args.sandbox, "IMAGE is a directory (sandbox image)");

@@ -9,9 +9,9 @@
 
 namespace berth::spank {
 
-const std::array<OptionSpec, 14>& optionTable() {
+const std::array<OptionSpec, 15>& optionTable() {
   using enum OptionId;
-  static const std::array<OptionSpec, 14> kTable{{
+  static const std::array<OptionSpec, 15> kTable{{
       {kImage, "container-image", "REF|PATH",
        "[berth] run the tasks in this image: a registry reference, a cached image or a squashfs",
        ArgumentKind::kRequired, "BERTH_CONTAINER_IMAGE"},
@@ -26,6 +26,10 @@ const std::array<OptionSpec, 14>& optionTable() {
       {kEnv, "container-env", "NAME[,NAME...]",
        "[berth] for these variables the host value wins over the image's", ArgumentKind::kRequired,
        "BERTH_CONTAINER_ENV"},
+      {kCleanEnv, "container-cleanenv", "",
+       "[berth] pass only Slurm's per-task variables, HOME, USER, LOGNAME, TERM and TMPDIR "
+       "of the host environment",
+       ArgumentKind::kNone, "BERTH_CONTAINER_CLEANENV"},
       {kWritable, "container-writable", "",
        "[berth] writable root filesystem (changes discarded at the end of the step)",
        ArgumentKind::kNone, "BERTH_CONTAINER_WRITABLE"},

@@ -29,6 +29,7 @@ enum class OptionId : int {
   kName,
   kSave,
   kGpuCaps,
+  kCleanEnv,
 };
 
 enum class ArgumentKind { kNone = 0, kRequired = 1, kOptional = 2 };  // spank_option.has_arg
@@ -43,7 +44,7 @@ struct OptionSpec {
 };
 
 // Every option berth adds to srun, sbatch and salloc.
-const std::array<OptionSpec, 14>& optionTable();
+const std::array<OptionSpec, 15>& optionTable();
 
 const OptionSpec* findOption(OptionId id);
 

@@ -1,7 +1,6 @@
-// The environment a containerized task gets (ARCHITECTURE.md, "Environment inside the
-// container"): the image's Env first; then the per-task variables of Slurm, PMIx and the MPI
-// launchers from the host; then the host values of the names given with --container-env.
-// Host PATH, LD_LIBRARY_PATH and LD_PRELOAD never pass: they point at host libraries.
+// The Slurm glue of the container's environment: the rules are the shared table
+// (shared/container/environment.hpp); here a task's environment is changed in place
+// (spank_setenv/unsetenv) to the environment those rules give.
 #pragma once
 
 #include <string>
@@ -9,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "shared/config/site_config.hpp"
+#include "shared/container/environment.hpp"
 #include "shared/core/result.hpp"
 
 namespace berth::spank {
@@ -19,19 +20,21 @@ struct EnvironmentChanges {
   std::vector<std::string> unset;
 };
 
-// `host` and `image` are NAME=VALUE lists; `keepFromHost` the --container-env names.
+// The shared rules' options for a Slurm task: the --container-env names,
+// --container-cleanenv, berth.conf's host-only names.
+container::EnvironmentOptions taskEnvironmentOptions(const std::vector<std::string>& keepFromHost,
+                                                     bool cleanEnv, const config::SiteConfig& site);
+
+// `host` (the task's environment) and `image` are NAME=VALUE lists.
 EnvironmentChanges taskEnvironmentChanges(const std::vector<std::string>& host,
                                           const std::vector<std::string>& image,
-                                          const std::vector<std::string>& keepFromHost);
+                                          const container::EnvironmentOptions& options);
 
 // The final environment those changes give (for tests and for exec'ing an entrypoint).
 std::vector<std::string> applyEnvironmentChanges(const std::vector<std::string>& host,
                                                  const EnvironmentChanges& changes);
 
-// Checks --container-env: comma-separated variable names, none of the never-passed ones.
+// Checks --container-env: comma-separated variable names.
 Result<std::vector<std::string>> parseEnvironmentNames(std::string_view option);
-
-// True for variables that never pass from the host (PATH, LD_LIBRARY_PATH, LD_PRELOAD).
-bool isHostOnlyVariable(std::string_view name);
 
 }  // namespace berth::spank

@@ -74,8 +74,10 @@ Status prepareTaskEnvironment(const StepState& state, const Environment& taskEnv
     return errnoError(state.workdir ? fmt::format("--container-workdir={}", workdir)
                                     : fmt::format("chdir to {} in the container", workdir));
   std::vector<std::string> host = taskEnv.all();
-  EnvironmentChanges changes =
-      taskEnvironmentChanges(host, state.container->config.env, state.keepFromHost);
+  EnvironmentChanges changes = taskEnvironmentChanges(
+      host, state.container->config.env,
+      taskEnvironmentOptions(state.keepFromHost, state.options.has(OptionId::kCleanEnv),
+                             state.site));
   for (const std::string& name : changes.unset)
     BERTH_TRY(taskEnv.unset(name));
   for (const auto& [name, value] : changes.set)

@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "shared/container/environment.hpp"
 #include "shared/core/read_file.hpp"
 #include "shared/core/strings.hpp"
 #include "shared/sys/trusted_path.hpp"
@@ -216,6 +217,18 @@ constexpr Row kRows[] = {
     {{"squashfuse", SettingKind::kPath,
       "a FUSE squashfs server program for unprivileged containers (default: built in)"},
      setPath<&SiteConfig::squashfuse>},
+    {{"host_only_env", SettingKind::kList,
+      "host variables that never enter a container, besides PATH and LD_* (comma-separated, "
+      "repeatable)"},
+     [](SiteConfig& c, std::string_view v) -> Status {
+       BERTH_ASSIGN(auto items, parseList(v));
+       for (const std::string& item : items) {
+         if (!container::isVariableName(item))
+           return Error(fmt::format("`{}` is not a variable name", item));
+       }
+       c.hostOnlyEnv.insert(c.hostOnlyEnv.end(), items.begin(), items.end());
+       return okStatus();
+     }},
 };
 
 const Row* findRow(std::string_view key) {

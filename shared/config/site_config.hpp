@@ -65,6 +65,9 @@ struct SiteConfig {
   std::vector<std::string> hostFiles = {"/etc/hosts", "/etc/resolv.conf", "/etc/localtime"};
   bool allowUnprivileged = true;
   std::filesystem::path squashfuse;  // empty: the built-in server (libsquashfuse)
+  // Host variables that never enter a container, besides PATH, LD_LIBRARY_PATH, LD_PRELOAD
+  // and LD_AUDIT (shared/container/environment.cpp's table).
+  std::vector<std::string> hostOnlyEnv;
 };
 
 enum class SettingKind { kPath, kBool, kInt, kDuration, kList, kSize, kString };

@@ -10,37 +10,41 @@
 namespace berth::container {
 namespace {
 
-// Prefixes of variables set by Slurm and MPI launchers for each task; a task inside the image
-// needs them to find its rank and the PMIx server.
-constexpr std::string_view kLauncherPrefixes[] = {
-    "SLURM_",  // Slurm job/step/task
-    "PMIX_",   // PMIx client
-    "PMI_",    // PMI-1/2
-    "OMPI_",   // Open MPI's launcher (mpirun) and MCA parameters
+enum class Match { kExact, kPrefix };
+
+struct EnvRow {
+  std::string_view pattern;
+  Match match;
+  EnvRole role;
 };
 
-// Host variables that describe the user's terminal session rather than the software.
-constexpr std::string_view kSessionVariables[] = {
-    "TERM",       // terminal type, for shells and editors
-    "COLORTERM",  // colour support
-    "DISPLAY",    // X11 forwarding
+// The environment table. Keep in sync with docs/user-guide.md ("Environment").
+constexpr EnvRow kEnvTable[] = {
+    // Host-only: they point at host software, which the image does not have.
+    {"PATH", Match::kExact, EnvRole::kHostOnly},             // host binaries
+    {"LD_LIBRARY_PATH", Match::kExact, EnvRole::kHostOnly},  // host libraries
+    {"LD_PRELOAD", Match::kExact, EnvRole::kHostOnly},       // host libraries in every process
+    {"LD_AUDIT", Match::kExact, EnvRole::kHostOnly},         // same, through the audit interface
+    // Per task: a task inside the image needs them to find its rank and the PMIx server.
+    {"SLURM_", Match::kPrefix, EnvRole::kPerTask},   // Slurm job/step/task (SLURM_PROCID)
+    {"SLURMD_", Match::kPrefix, EnvRole::kPerTask},  // SLURMD_NODENAME
+    {"PMIX_", Match::kPrefix, EnvRole::kPerTask},    // the PMIx server's rendezvous
+    {"PMI_", Match::kPrefix, EnvRole::kPerTask},     // PMI-1/PMI-2 wire-up (--mpi=pmi2)
+    {"OMPI_", Match::kPrefix, EnvRole::kPerTask},    // Open MPI's launcher and MCA settings
+    // Identity: the user's home is bound at its host path; images often say HOME=/root.
+    {"HOME", Match::kExact, EnvRole::kIdentity},
+    {"USER", Match::kExact, EnvRole::kIdentity},
+    {"LOGNAME", Match::kExact, EnvRole::kIdentity},
+    // Session: what --cleanenv still keeps besides identity and per-task variables.
+    {"TERM", Match::kExact, EnvRole::kSession},    // srun --pty and shells need it
+    {"TMPDIR", Match::kExact, EnvRole::kSession},  // the job's scratch when the site sets one
 };
 
-// Never taken from the host by the passthrough rules: they point at host software.
-constexpr std::string_view kNeverPassed[] = {"PATH", "LD_LIBRARY_PATH", "LD_PRELOAD"};
-
+// What an image without PATH gets (Docker's default).
 constexpr std::string_view kDefaultPath =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-bool validName(std::string_view name) {
-  if (name.empty() || (name[0] >= '0' && name[0] <= '9'))
-    return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-  });
-}
-
-// An ordered map that keeps first-insertion order, so the image's order survives.
+// An ordered map that keeps first-insertion order, so the host's and image's order survive.
 class EnvBuilder {
  public:
   void set(std::string_view name, std::string_view value) {
@@ -49,12 +53,6 @@ class EnvBuilder {
       entries_.emplace_back(std::string(name), std::string(value));
     else
       entries_[it->second].second = value;
-  }
-  void setEntry(std::string_view entry) {
-    auto eq = entry.find('=');
-    if (eq == std::string_view::npos || eq == 0)
-      return;
-    set(entry.substr(0, eq), entry.substr(eq + 1));
   }
   bool has(std::string_view name) const { return index_.count(std::string(name)) != 0; }
   EnvList build() const {
@@ -69,11 +67,41 @@ class EnvBuilder {
   std::vector<std::pair<std::string, std::string>> entries_;
 };
 
-std::string_view nameOf(std::string_view entry) {
-  return entry.substr(0, entry.find('='));
+std::pair<std::string_view, std::string_view> splitEntry(std::string_view entry) {
+  size_t eq = entry.find('=');
+  if (eq == std::string_view::npos)
+    return {entry, {}};
+  return {entry.substr(0, eq), entry.substr(eq + 1)};
+}
+
+bool keptByCleanEnv(EnvRole role) {
+  return role == EnvRole::kPerTask || role == EnvRole::kIdentity || role == EnvRole::kSession;
+}
+
+// The host's value beats the image's for these rows when the host has one.
+bool hostBeatsImage(EnvRole role) {
+  return role == EnvRole::kPerTask || role == EnvRole::kIdentity;
 }
 
 }  // namespace
+
+EnvRole environmentRole(std::string_view name, std::span<const std::string> siteHostOnly) {
+  for (const EnvRow& row : kEnvTable) {
+    if (row.match == Match::kExact ? name == row.pattern : name.starts_with(row.pattern))
+      return row.role;
+  }
+  if (std::find(siteHostOnly.begin(), siteHostOnly.end(), name) != siteHostOnly.end())
+    return EnvRole::kHostOnly;
+  return EnvRole::kOrdinary;
+}
+
+bool isVariableName(std::string_view name) {
+  if (name.empty() || (name[0] >= '0' && name[0] <= '9'))
+    return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
 
 const std::string* findEnv(const EnvList& env, std::string_view name) {
   for (const auto& entry : env)
@@ -84,38 +112,68 @@ const std::string* findEnv(const EnvList& env, std::string_view name) {
 
 EnvList containerEnvironment(const EnvList& imageEnv, const EnvList& hostEnv,
                              const EnvironmentOptions& options) {
-  EnvBuilder env;
-  // 1 + 2: defaults, then the image (PATH's default only when the image has none).
-  if (!options.home.empty())
-    env.set("HOME", options.home);
-  if (!options.user.empty()) {
-    env.set("USER", options.user);
-    env.set("LOGNAME", options.user);
+  // The host's values after the face's identity, by name (the first of a repeated name wins,
+  // as getenv's does).
+  std::map<std::string, std::string, std::less<>> host;
+  for (const auto& entry : hostEnv) {
+    auto [name, value] = splitEntry(entry);
+    if (!name.empty())
+      host.try_emplace(std::string(name), value);
   }
-  for (const auto& entry : imageEnv)
-    env.setEntry(entry);
+  if (!options.home.empty())
+    host.insert_or_assign("HOME", options.home);
+  if (!options.user.empty()) {
+    host.insert_or_assign("USER", options.user);
+    host.insert_or_assign("LOGNAME", options.user);
+  }
+  auto roleOf = [&](std::string_view name) { return environmentRole(name, options.siteHostOnly); };
+
+  EnvBuilder env;
+  // 1: the host's variables, minus the host-only ones (--cleanenv: only the kept rows).
+  auto passes = [&](std::string_view name) {
+    EnvRole role = roleOf(name);
+    if (role == EnvRole::kHostOnly)
+      return false;
+    return options.host == HostEnvironment::kPass || keptByCleanEnv(role);
+  };
+  for (const auto& entry : hostEnv) {
+    std::string_view name = splitEntry(entry).first;
+    if (!name.empty() && passes(name))
+      env.set(name, host.find(name)->second);
+  }
+  for (std::string_view name : {"HOME", "USER", "LOGNAME"}) {
+    if (auto it = host.find(name); it != host.end() && !env.has(name))
+      env.set(name, it->second);
+  }
+  // 2: the image's Env, but never over the host's per-task and identity values.
+  for (const auto& entry : imageEnv) {
+    auto [name, value] = splitEntry(entry);
+    if (name.empty() || (hostBeatsImage(roleOf(name)) && host.count(name) != 0))
+      continue;
+    env.set(name, value);
+  }
   if (!env.has("PATH"))
     env.set("PATH", kDefaultPath);
-  // The user's home is mounted at their host path: images often say HOME=/root.
-  if (!options.home.empty())
-    env.set("HOME", options.home);
-  for (const auto& entry : hostEnv) {
-    std::string_view name = nameOf(entry);
-    if (std::find(std::begin(kNeverPassed), std::end(kNeverPassed), name) != std::end(kNeverPassed))
-      continue;
-    bool session = std::find(std::begin(kSessionVariables), std::end(kSessionVariables), name) !=
-                   std::end(kSessionVariables);
-    bool launcher = std::any_of(std::begin(kLauncherPrefixes), std::end(kLauncherPrefixes),
-                                [&](std::string_view p) { return name.starts_with(p); });
-    if ((session && !options.cleanEnv) || launcher)
-      env.setEntry(entry);
+  // 3: the names the user wants from the host.
+  for (const auto& name : options.hostWins) {
+    if (auto it = host.find(name); it != host.end())
+      env.set(name, it->second);
   }
-  for (const auto& name : options.hostNames)
-    if (const std::string* entry = findEnv(hostEnv, name))
-      env.setEntry(*entry);
+  // 4: explicit assignments.
   for (const auto& [name, value] : options.set)
     env.set(name, value);
   return env.build();
+}
+
+Result<std::vector<std::string>> parseVariableNames(std::string_view list) {
+  std::vector<std::string> names;
+  for (const std::string& item : split(list, ',')) {
+    std::string_view name = trim(item);
+    if (!isVariableName(name))
+      return Error(fmt::format("`{}` is not a variable name", name));
+    names.emplace_back(name);
+  }
+  return names;
 }
 
 Result<std::pair<std::string, std::string>> parseEnvAssignment(std::string_view text) {
@@ -123,7 +181,7 @@ Result<std::pair<std::string, std::string>> parseEnvAssignment(std::string_view 
   if (eq == std::string_view::npos)
     return Error(fmt::format("environment `{}`: expected NAME=VALUE", text));
   std::string_view name = text.substr(0, eq);
-  if (!validName(name))
+  if (!isVariableName(name))
     return Error(fmt::format("environment `{}`: `{}` is not a valid variable name", text, name));
   return std::pair{std::string(name), std::string(text.substr(eq + 1))};
 }

@@ -1,15 +1,18 @@
-// The container's environment (ARCHITECTURE.md, "Environment inside the container").
+// The container's environment (ARCHITECTURE.md, "Environment inside the container"): one
+// table and one function for every face (the Slurm task, berth run/exec/shell).
 //
 // Precedence, lowest first:
-//   1. defaults: PATH (when the image sets none), HOME, USER, LOGNAME of the invoking user
-//   2. the image's Env
-//   3. terminal/session variables of the host (TERM, COLORTERM, DISPLAY; not with --cleanenv)
-//   4. launcher variables of the host: SLURM_*, PMIX_*, PMI_*, OMPI_* (always)
-//   5. host variables the user names (--host-env NAME; the SPANK --container-env)
-//   6. --env-file entries, then --env K=V
-// Host PATH, LD_LIBRARY_PATH and LD_PRELOAD never pass by rules 3-4; only by naming them (5).
+//   1. the host environment (srun: the task's, as Slurm built it; CLI: the caller's), except
+//      the names the table or berth.conf's host_only_env mark host-only (PATH, LD_*);
+//      with --cleanenv only the per-task, identity and session rows of the table pass;
+//   2. the image's Env, for the names it sets (PATH falls back to the usual one) — except
+//      the per-task variables (SLURM_*, PMIX_*, ...) and the identity (HOME, USER, LOGNAME)
+//      the host has: those keep the host's value;
+//   3. host values of the names the user gives (--container-env NAME / --env NAME);
+//   4. explicit assignments (CLI --env-file, --env NAME=VALUE), in order.
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -21,25 +24,47 @@ namespace berth::container {
 
 using EnvList = std::vector<std::string>;  // "KEY=VALUE" entries, like environ
 
+// What the table says about one variable name.
+enum class EnvRole {
+  kOrdinary,  // the host's value passes, the image's wins; dropped by --cleanenv
+  kHostOnly,  // the host's value never passes (unless the user names it); the image's does
+  kPerTask,   // Slurm/PMIx/launcher per-task value: the host's wins over the image's, always
+  kIdentity,  // HOME, USER, LOGNAME: the host's wins over the image's, always passes
+  kSession,   // TERM, TMPDIR: like ordinary, but kept by --cleanenv
+};
+
+// The row for `name`; `siteHostOnly` are berth.conf's extra host-only names.
+EnvRole environmentRole(std::string_view name, std::span<const std::string> siteHostOnly = {});
+
+// Whether the host environment passes (rule 1) or only the table's kept rows (--cleanenv).
+enum class HostEnvironment { kPass, kClean };
+
 struct EnvironmentOptions {
-  bool cleanEnv = false;                                 // drop rule 3
-  std::vector<std::string> hostNames;                    // rule 5
-  std::vector<std::pair<std::string, std::string>> set;  // rule 6, in order
-  std::string home;                                      // HOME inside ("" = leave alone)
-  std::string user;                                      // USER/LOGNAME
+  HostEnvironment host = HostEnvironment::kPass;
+  std::vector<std::string> hostWins;                     // rule 3, names
+  std::vector<std::string> siteHostOnly;                 // berth.conf host_only_env
+  std::vector<std::pair<std::string, std::string>> set;  // rule 4, in order
+  // The identity inside when the face knows it better than the host environment (berth as
+  // root --as-user): "" = the host's HOME / USER and LOGNAME.
+  std::string home;
+  std::string user;
 };
 
 // The environment a container command starts with.
 EnvList containerEnvironment(const EnvList& imageEnv, const EnvList& hostEnv,
                              const EnvironmentOptions& options);
 
+// Whether `name` is a shell variable name ([A-Za-z_][A-Za-z0-9_]*).
+bool isVariableName(std::string_view name);
+// Comma-separated variable names (blanks around each allowed); an empty or bad item is an error.
+[[nodiscard]] Result<std::vector<std::string>> parseVariableNames(std::string_view list);
 // `K=V` (`K` must be a valid name).
 [[nodiscard]] Result<std::pair<std::string, std::string>> parseEnvAssignment(std::string_view text);
 // An env file: `K=V` lines, `#` comments, blank lines, an optional leading `export `.
 [[nodiscard]] Result<std::vector<std::pair<std::string, std::string>>> parseEnvFile(
     std::string_view content);
 
-// The value of `name` in `env`, or nullptr.
+// The entry `NAME=VALUE` for `name` in `env`, or nullptr.
 const std::string* findEnv(const EnvList& env, std::string_view name);
 
 }  // namespace berth::container

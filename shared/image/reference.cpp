@@ -1,5 +1,6 @@
 #include "shared/image/reference.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <optional>
@@ -32,6 +33,20 @@ constexpr std::string_view kDockerHubOfficialNamespace = "library/";
 constexpr size_t kMaxNameLength = 255;
 constexpr size_t kMaxTagLength = 128;
 constexpr std::string_view kDockerScheme = "docker://";
+// enroot and pyxis write the registry before a '#': `nvcr.io#nvidia/pytorch:24.05-py3`.
+constexpr char kEnrootRegistryEnd = '#';
+// After '@', one of these and ':' starts a digest; anything else is enroot's `USER@`.
+constexpr std::string_view kDigestAlgorithms[] = {
+    "sha256",  // the only one registries serve today
+    "sha384",  // registered by OCI image-spec, refused by validateDigest
+    "sha512",  // same
+    "blake3",  // same
+    "md5",     // seen in hand-written references; refused with the reason
+    "sha1",    // same
+};
+// The characters of a URL's user information that enroot accepts in `USER@`, without ':' (a
+// password does not belong in a reference: it would be printed and logged).
+constexpr std::string_view kUserPunctuation = "_.!~*'()%;&=+$,-";
 
 bool isLowerAlnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
@@ -135,6 +150,27 @@ std::optional<std::string> checkTag(std::string_view tag) {
   return std::nullopt;
 }
 
+bool startsWithDigestAlgorithm(std::string_view text) {
+  size_t colon = text.find(':');
+  if (colon == std::string_view::npos)
+    return false;
+  std::string_view algorithm = text.substr(0, colon);
+  return std::find(std::begin(kDigestAlgorithms), std::end(kDigestAlgorithms), algorithm) !=
+         std::end(kDigestAlgorithms);
+}
+
+std::optional<std::string> checkUser(std::string_view user) {
+  if (user.empty())
+    return "empty user name before `@`";
+  if (user.find(':') != std::string_view::npos)
+    return "`:` in the user name (a password does not belong in an image reference)";
+  for (char c : user) {
+    if (!isAlnum(c) && kUserPunctuation.find(c) == std::string_view::npos)
+      return fmt::format("invalid user name `{}`", user);
+  }
+  return std::nullopt;
+}
+
 bool looksLikeRegistry(std::string_view component) {
   return component.find_first_of(".:") != std::string_view::npos || component == "localhost" ||
          component.starts_with('[');
@@ -186,11 +222,25 @@ Result<ImageReference> parseImageReference(std::string_view text) {
   }
 
   ImageReference ref;
-  if (size_t at = rest.find('@'); at != std::string_view::npos) {
+  if (size_t at = rest.rfind('@');
+      at != std::string_view::npos && startsWithDigestAlgorithm(rest.substr(at + 1))) {
     ref.digest = std::string(rest.substr(at + 1));
     if (Status ok = validateDigest(ref.digest); !ok.ok())
       return invalid(ok.error().message());
     rest = rest.substr(0, at);
+  }
+  if (size_t at = rest.rfind('@'); at != std::string_view::npos) {
+    ref.user = std::string(rest.substr(0, at));
+    if (auto why = checkUser(ref.user))
+      return invalid(*why);
+    rest = rest.substr(at + 1);
+  }
+  std::optional<std::string_view> domain;
+  if (size_t hash = rest.find(kEnrootRegistryEnd); hash != std::string_view::npos) {
+    domain = rest.substr(0, hash);
+    if (domain->empty())
+      return invalid("no registry before `#`");
+    rest = rest.substr(hash + 1);
   }
 
   // The tag follows the last ':' after the last '/'; a ':' before it belongs to a port.
@@ -207,14 +257,17 @@ Result<ImageReference> parseImageReference(std::string_view text) {
   if (rest.empty())
     return invalid("no repository name");
 
-  size_t firstSlash = rest.find('/');
   std::string_view path = rest;
-  if (firstSlash != std::string_view::npos && looksLikeRegistry(rest.substr(0, firstSlash))) {
-    std::string_view domain = rest.substr(0, firstSlash);
-    if (auto why = checkDomain(domain))
-      return invalid(*why);
-    ref.registry = canonicalRegistry(domain);
+  size_t firstSlash = rest.find('/');
+  if (!domain && firstSlash != std::string_view::npos &&
+      looksLikeRegistry(rest.substr(0, firstSlash))) {
+    domain = rest.substr(0, firstSlash);
     path = rest.substr(firstSlash + 1);
+  }
+  if (domain) {
+    if (auto why = checkDomain(*domain))
+      return invalid(*why);
+    ref.registry = canonicalRegistry(*domain);
   } else {
     ref.registry = std::string(kDockerHubRegistry);
   }

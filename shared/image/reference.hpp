@@ -1,5 +1,9 @@
-// Image references: `[docker://][REGISTRY/]REPOSITORY[:TAG][@sha256:DIGEST]`, parsed per the
-// distribution reference grammar with Docker Hub's normalisation rules (see kDockerHubRules).
+// Image references, parsed per the distribution reference grammar with Docker Hub's
+// normalisation rules (see kDockerHubRules), in two spellings:
+//   Docker:          [docker://][REGISTRY/]REPOSITORY[:TAG][@sha256:DIGEST]
+//   enroot / pyxis:  [docker://][USER@][REGISTRY#]REPOSITORY[:TAG][@sha256:DIGEST]
+// (`nvcr.io#nvidia/pytorch:24.05-py3` is nvcr.io/nvidia/pytorch:24.05-py3). Both give the same
+// ImageReference; toString() is the canonical Docker form berth prints and caches under.
 #pragma once
 
 #include <string>
@@ -19,6 +23,9 @@ struct ImageReference {
   std::string repository;  // "library/ubuntu"
   std::string tag;         // "latest" when neither tag nor digest given; may be empty with a digest
   std::string digest;      // "sha256:<64 hex>" or empty
+  // enroot's USER@: whose stored credentials to use for the registry ("" = the first found).
+  // Not part of the image's name: toString() leaves it out.
+  std::string user;
 
   // Normalised: "docker.io/library/ubuntu:latest[@sha256:..]".
   std::string toString() const;
@@ -34,7 +41,9 @@ struct ImageReference {
 
 // Accepts a "docker://" prefix or none. Docker Hub rules: `ubuntu` is
 // docker.io/library/ubuntu:latest, `user/repo` is docker.io/user/repo, index.docker.io is
-// docker.io; the first component is a registry only if it has '.' or ':' or is "localhost".
+// docker.io; without `#`, the first component is a registry only if it has '.' or ':' or is
+// "localhost"; with `#`, what precedes it is the registry. `@` starts a digest when a digest
+// algorithm follows (`@sha256:`), else it ends the user name.
 // Errors read: invalid image reference `TEXT`: REASON.
 Result<ImageReference> parseImageReference(std::string_view text);
 

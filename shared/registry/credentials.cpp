@@ -15,8 +15,8 @@
 
 #include "shared/core/strings.hpp"
 #include "shared/core/unique_fd.hpp"
-#include "shared/registry/auth.hpp"
 #include "shared/image/reference.hpp"
+#include "shared/registry/auth.hpp"
 
 namespace berth::registry {
 
@@ -149,23 +149,32 @@ fs::path CredentialStore::loginFile() const {
   return userConfigDir_.empty() ? fs::path() : userConfigDir_ / kLoginFileName;
 }
 
-Result<std::optional<Credentials>> CredentialStore::lookup(std::string_view registry) const {
+Result<std::optional<Credentials>> CredentialStore::lookup(std::string_view registry,
+                                                           std::string_view user) const {
+  // The first entry of the sources, in order, that is `user`'s (any user's when "").
+  auto pick = [&](std::optional<Credentials> found) {
+    return found && (user.empty() || found->username == user);
+  };
   std::string suffix = credentialEnvSuffix(registry);
-  auto user = env_(fmt::format("{}_{}", kUserVar, suffix));
-  auto password = env_(fmt::format("{}_{}", kPasswordVar, suffix));
-  if (user && password)
-    return std::optional<Credentials>(Credentials{*user, *password, "environment"});
+  auto envUser = env_(fmt::format("{}_{}", kUserVar, suffix));
+  auto envPassword = env_(fmt::format("{}_{}", kPasswordVar, suffix));
+  if (envUser && envPassword) {
+    Credentials found{*envUser, *envPassword, "environment"};
+    if (pick(found))
+      return std::optional<Credentials>(std::move(found));
+  }
 
-  user = env_(kUserVar);
-  password = env_(kPasswordVar);
-  if (user && password) {
+  envUser = env_(kUserVar);
+  envPassword = env_(kPasswordVar);
+  if (envUser && envPassword) {
     auto hosts = env_(kAuthHostsVar);
-    if (!hosts || hosts->empty() || listedIn(*hosts, registry))
-      return std::optional<Credentials>(Credentials{*user, *password, "environment"});
+    Credentials found{*envUser, *envPassword, "environment"};
+    if ((!hosts || hosts->empty() || listedIn(*hosts, registry)) && pick(found))
+      return std::optional<Credentials>(std::move(found));
   }
 
   BERTH_ASSIGN(auto login, readLoginFile());
-  if (auto it = login.find(std::string(registry)); it != login.end())
+  if (auto it = login.find(std::string(registry)); it != login.end() && pick(it->second))
     return std::optional<Credentials>(it->second);
 
   if (!dockerConfigPath_.empty()) {
@@ -175,10 +184,14 @@ Result<std::optional<Credentials>> CredentialStore::lookup(std::string_view regi
       if (!entries.ok())
         return entries.error().withContext(
             fmt::format("Docker config `{}`", dockerConfigPath_.string()));
-      if (auto it = entries->find(std::string(registry)); it != entries->end())
+      if (auto it = entries->find(std::string(registry)); it != entries->end() && pick(it->second))
         return std::optional<Credentials>(it->second);
     }
   }
+  if (!user.empty())
+    return Error(
+        fmt::format("no credentials of user `{}` for {} (environment, berth login, Docker config)",
+                    user, registry));
   return std::optional<Credentials>();
 }
 

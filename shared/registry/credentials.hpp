@@ -51,8 +51,12 @@ class CredentialStore {
   // From the process environment and the default paths (userConfigDir "" = default).
   static CredentialStore fromEnvironment(const std::filesystem::path& userConfigDir);
 
-  // Credentials for `registry` (normalised name), or nullopt for anonymous access.
-  Result<std::optional<Credentials>> lookup(std::string_view registry) const;
+  // Credentials for `registry` (normalised name), or nullopt for anonymous access. With a
+  // `user` (a reference's enroot-style USER@), the first entry of that user: the sources keep
+  // one entry per registry, so a source holding another user's is passed over; none is an
+  // error, never anonymous access.
+  Result<std::optional<Credentials>> lookup(std::string_view registry,
+                                            std::string_view user = {}) const;
 
   // `berth login`: stores (replacing) credentials for `registry` in USERCONFIGDIR/auth.json.
   Status store(std::string_view registry, std::string_view username,

@@ -160,7 +160,7 @@ std::optional<AuthChallenge> RegistryTransport::knownChallenge(const std::string
 
 Status RegistryTransport::authenticate(HttpSession& session, const RegistryEndpoint& endpoint,
                                        const image::ImageReference& ref, const AuthChallenge& challenge) {
-  BERTH_ASSIGN(auto credentials, credentials_.lookup(endpoint.registry));
+  BERTH_ASSIGN(auto credentials, credentials_.lookup(endpoint.registry, ref.user));
   std::string who = credentials ? fmt::format("the credentials from {}", credentials->source)
                                 : std::string("anonymous access");
   std::string header;
@@ -247,7 +247,7 @@ Result<HttpResponse> RegistryTransport::send(HttpSession& session, const Registr
     // A token expired, or the scope needs a new one: authenticate once more, then give up.
     std::string header = response.header("www-authenticate");
     if (authAttempt > 0 || header.empty()) {
-      BERTH_ASSIGN(auto credentials, credentials_.lookup(endpoint.registry));
+      BERTH_ASSIGN(auto credentials, credentials_.lookup(endpoint.registry, ref.user));
       return Error(
           fmt::format("registry {} refused {} (HTTP 401 unauthorized): {}", endpoint.registry,
                       credentials ? "the credentials from " + credentials->source

@@ -1,5 +1,5 @@
 // Fuzz target: image reference parsing. A reference that parses must print back to a
-// reference that parses to the same value.
+// reference that parses to the same value (less enroot's USER@, which toString() leaves out).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -12,7 +12,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto ref = berth::image::parseImageReference(text);
   if (ref.ok()) {
     auto again = berth::image::parseImageReference(ref->toString());
-    if (!again.ok() || !(*again == *ref))
+    berth::image::ImageReference expected = *ref;
+    expected.user.clear();
+    if (!again.ok() || !(*again == expected))
       std::abort();
     (void)ref->apiEndpoint();
   }

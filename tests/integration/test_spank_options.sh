@@ -67,24 +67,7 @@ as_user_ok srun -N1 -n1 --container-image="$BIG_IMG" sh -c 'echo big ${#BIG_VAR}
 expect_out '^big 20000$'
 pass "an image config over 64 KiB"
 
-# Environment precedence: image Env < Slurm variables < --container-env; host PATH never.
-# (--container-gpu=none: the test bed's nodes have fake GPUs, whose injection appends to PATH.)
-as_user_ok EDITOR=host-editor LD_PRELOAD=/host/preload.so PATH=/host/bin:/usr/bin:/bin FOO=host-foo \
-  LANG=host-lang srun -N1 -n1 --container-gpu=none --container-image="$TINY" env
-expect_out '^FOO=from-image$'
-expect_out '^LANG=image-lang$'
-expect_out '^PATH=/bin:/usr/bin$' "the image's PATH is not the container's"
-expect_out_not '^EDITOR=' "a host variable not named in --container-env passed"
-expect_out '^SLURM_PROCID=0$'
-expect_out '^SLURM_JOB_ID=[0-9]+$'
-expect_out_not '^LD_PRELOAD='
-as_user_ok FOO=host-foo EDITOR=host-editor srun -N1 -n1 --container-image="$TINY" --container-env=FOO,EDITOR env
-expect_out '^FOO=host-foo$'
-expect_out '^EDITOR=host-editor$'
-expect_out '^LANG=image-lang$'
-as_user_ok FOO=host-foo BERTH_CONTAINER_ENV=FOO srun -N1 -n1 --container-image="$TINY" env
-expect_out '^FOO=host-foo$'
-pass "environment precedence, --container-env, BERTH_CONTAINER_ENV"
+# Environment: test_spank_environment.sh.
 
 # Writable vs read-only root.
 as_user_ok srun -N1 -n1 --container-image="$TINY" sh -c 'touch /scratch/newfile 2>/dev/null && echo writable || echo readonly'

@@ -18,19 +18,7 @@ rm -f /tmp/berth-basic-marker.$$
 expect_contains "$($BERTH exec "$IMG" cat /proc/self/mountinfo)" " / ro,nosuid,nodev" "ro root"
 pass "visibility"
 
-# Environment: image Env, launcher variables pass, host PATH/LD_* never, --env, --env-file.
-out=$(SLURM_FOO=bar LD_PRELOAD=/lib/x86_64-linux-gnu/libm.so.6 SECRET=x PATH=/host/bin:$PATH \
-  $BERTH exec --env A=1 "$IMG" env)
-expect_contains "$out" "IMAGE_VAR=from-image" "image env"
-expect_contains "$out" "SLURM_FOO=bar" "slurm passthrough"
-expect_contains "$out" "A=1" "--env"
-expect_contains "$out" "PATH=/bin:/usr/bin" "image PATH"
-[[ $out != *LD_PRELOAD* && $out != *SECRET* && $out != */host/bin* ]] || fail "host env leaked: $out"
-printf 'FROMFILE=yes\n# comment\n' >/tmp/berth-envfile.$$
-expect_eq "$(SECRET=s $BERTH exec --env-file /tmp/berth-envfile.$$ --host-env SECRET "$IMG" \
-  sh -c 'echo $FROMFILE-$SECRET')" "yes-s" "--env-file, --host-env"
-rm -f /tmp/berth-envfile.$$
-pass "environment"
+# Environment: tests/root/test_run_environment.sh.
 
 # run: Docker ENTRYPOINT/CMD rules; working directory.
 expect_eq "$($BERTH run "$IMG")" "entry default-cmd" "run: entrypoint + cmd"

@@ -4,7 +4,6 @@
 #include <doctest/doctest.h>
 
 #include "shared/container/entrypoint.hpp"
-#include "shared/container/environment.hpp"
 #include "shared/container/mount_spec.hpp"
 #include "shared/container/passwd.hpp"
 
@@ -59,82 +58,6 @@ TEST_CASE("mount spec lists and relative sources") {
   auto resolved = resolveSources(rel, "/home/u");
   CHECK(resolved[0] == MountSpec{"/home/u/data", "/home/u/data", false});
   CHECK(resolved[1] == MountSpec{"/home/u/x", "/y", true});
-}
-
-TEST_CASE("environment: image env, launcher passthrough, host PATH never, named host wins") {
-  EnvList image{"PATH=/opt/bin:/bin", "LANG=C.UTF-8", "FOO=image"};
-  EnvList host{"PATH=/host/bin",
-               "LD_LIBRARY_PATH=/host/lib",
-               "LD_PRELOAD=/evil.so",
-               "SLURM_PROCID=3",
-               "PMIX_RANK=3",
-               "PMI_FD=5",
-               "OMPI_COMM_WORLD_RANK=3",
-               "TERM=xterm",
-               "SECRET=host",
-               "FOO=host",
-               "HOME=/host/home"};
-  EnvironmentOptions options;
-  options.home = "/home/u";
-  options.user = "u";
-  auto env = containerEnvironment(image, host, options);
-  auto value = [&](const char* name) -> std::string {
-    const std::string* entry = findEnv(env, name);
-    return entry ? entry->substr(entry->find('=') + 1) : std::string("<unset>");
-  };
-  CHECK(value("PATH") == "/opt/bin:/bin");
-  CHECK(value("LD_LIBRARY_PATH") == "<unset>");
-  CHECK(value("LD_PRELOAD") == "<unset>");
-  CHECK(value("SLURM_PROCID") == "3");
-  CHECK(value("PMIX_RANK") == "3");
-  CHECK(value("PMI_FD") == "5");
-  CHECK(value("OMPI_COMM_WORLD_RANK") == "3");
-  CHECK(value("TERM") == "xterm");
-  CHECK(value("SECRET") == "<unset>");
-  CHECK(value("FOO") == "image");
-  CHECK(value("LANG") == "C.UTF-8");
-  CHECK(value("HOME") == "/home/u");
-  CHECK(value("USER") == "u");
-  // Order: the image's variables keep their order.
-  CHECK(env.size() == std::set<std::string>(env.begin(), env.end()).size());
-
-  options.hostNames = {"FOO", "SECRET", "MISSING"};
-  options.set = {{"NEW", "1"}, {"FOO", "cli"}};
-  options.cleanEnv = true;
-  env = containerEnvironment(image, host, options);
-  CHECK(value("FOO") == "cli");
-  CHECK(value("SECRET") == "host");
-  CHECK(value("MISSING") == "<unset>");
-  CHECK(value("NEW") == "1");
-  CHECK(value("TERM") == "<unset>");    // --cleanenv drops session variables
-  CHECK(value("SLURM_PROCID") == "3");  // ... but never the launcher's
-}
-
-TEST_CASE("environment: default PATH when the image has none") {
-  auto env = containerEnvironment({}, {"PATH=/host"}, {});
-  REQUIRE(findEnv(env, "PATH"));
-  CHECK(*findEnv(env, "PATH") ==
-        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-  CHECK(findEnv(env, "HOME") == nullptr);
-}
-
-TEST_CASE("environment: assignments and env files") {
-  auto a = parseEnvAssignment("A=b=c");
-  REQUIRE(a.ok());
-  CHECK(a->first == "A");
-  CHECK(a->second == "b=c");
-  CHECK(parseEnvAssignment("A=")->second.empty());
-  CHECK_FALSE(parseEnvAssignment("novalue").ok());
-  CHECK_FALSE(parseEnvAssignment("1A=x").ok());
-  CHECK_FALSE(parseEnvAssignment("A-B=x").ok());
-  auto file = parseEnvFile("# comment\n\nA=1\nexport B=two words\n  C=3  \n");
-  REQUIRE(file.ok());
-  REQUIRE(file->size() == 3);
-  CHECK((*file)[1] == std::pair<std::string, std::string>{"B", "two words"});
-  CHECK((*file)[2].second == "3");
-  auto bad = parseEnvFile("A=1\nnot an assignment\n");
-  REQUIRE_FALSE(bad.ok());
-  CHECK(bad.error().message().find("line 2") != std::string::npos);
 }
 
 TEST_CASE("entrypoint/cmd: Docker semantics for run") {

@@ -84,3 +84,69 @@ TEST_CASE("registry names normalise like references") {
   CHECK_FALSE(normalizeRegistryName("").ok());
   CHECK_FALSE(normalizeRegistryName("bad host").ok());
 }
+
+TEST_CASE("image reference: enroot/pyxis spellings give the canonical form") {
+  struct Case {
+    std::string text;
+    std::string canonical;
+    std::string user;
+  };
+  const Case cases[] = {
+      {"nvcr.io#nvidia/pytorch:24.05-py3", "nvcr.io/nvidia/pytorch:24.05-py3", ""},
+      {"docker://nvcr.io#nvidia/pytorch:24.05-py3", "nvcr.io/nvidia/pytorch:24.05-py3", ""},
+      {"docker://alice@nvcr.io#nvidia/pytorch:24.05-py3", "nvcr.io/nvidia/pytorch:24.05-py3",
+       "alice"},
+      {"$oauthtoken@nvcr.io#nvidia/pytorch", "nvcr.io/nvidia/pytorch:latest", "$oauthtoken"},
+      {"alice@ubuntu:22.04", "docker.io/library/ubuntu:22.04", "alice"},
+      {"docker://alice@ubuntu", "docker.io/library/ubuntu:latest", "alice"},
+      {"ubuntu", "docker.io/library/ubuntu:latest", ""},  // without registry: Docker Hub
+      {"docker.io#ubuntu", "docker.io/library/ubuntu:latest", ""},
+      {"index.docker.io#user/repo:1", "docker.io/user/repo:1", ""},
+      {"localhost:5000#img", "localhost:5000/img:latest", ""},
+      {"127.0.0.1:5000#a/b/c:v1", "127.0.0.1:5000/a/b/c:v1", ""},
+      {"[::1]:5000#img:t", "[::1]:5000/img:t", ""},
+      {"gitlab.example#group/sub.proj/img", "gitlab.example/group/sub.proj/img:latest", ""},
+      // After '#', a first component with a dot is part of the repository.
+      {"registry.example#my.org/img", "registry.example/my.org/img:latest", ""},
+      {"u.s-e_r~1@ghcr.io#org/img:tag", "ghcr.io/org/img:tag", "u.s-e_r~1"},
+      {"bob@nvcr.io#nvidia/cuda@" + kDigest, "nvcr.io/nvidia/cuda@" + kDigest, "bob"},
+      {"nvcr.io#nvidia/cuda:12.4.1-base@" + kDigest, "nvcr.io/nvidia/cuda:12.4.1-base@" + kDigest,
+       ""},
+      {"bob@ubuntu@" + kDigest, "docker.io/library/ubuntu@" + kDigest, "bob"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.text);
+    ImageReference ref = parsed(c.text);
+    CHECK(ref.toString() == c.canonical);
+    CHECK(ref.user == c.user);
+    // The canonical form parses back to the same image, without the user.
+    ImageReference again = parsed(ref.toString());
+    CHECK(again.toString() == ref.toString());
+    CHECK(again.user.empty());
+  }
+  ImageReference ref = parsed("alice@nvcr.io#nvidia/pytorch:24.05-py3");
+  CHECK(ref.registry == "nvcr.io");
+  CHECK(ref.repository == "nvidia/pytorch");
+  CHECK(ref.tag == "24.05-py3");
+  CHECK(ref.apiEndpoint() == "nvcr.io");
+  // The same image in both spellings: one cache entry.
+  CHECK(parsed("nvcr.io#nvidia/pytorch:24.05-py3").toString() ==
+        parsed("nvcr.io/nvidia/pytorch:24.05-py3").toString());
+}
+
+TEST_CASE("image reference: bad enroot/pyxis spellings say why") {
+  CHECK(failure("#ubuntu").find("no registry before `#`") != std::string::npos);
+  CHECK(failure("nvcr.io#").find("no repository name") != std::string::npos);
+  CHECK(failure("nvcr.io#:tag").find("no repository name") != std::string::npos);
+  CHECK(failure("@nvcr.io#img").find("empty user name") != std::string::npos);
+  CHECK(failure("user:secret@nvcr.io#img").find("password does not belong") != std::string::npos);
+  CHECK(failure("us/er@nvcr.io#img").find("invalid user name") != std::string::npos);
+  CHECK(failure("a@b@nvcr.io#img").find("invalid user name") != std::string::npos);
+  CHECK(failure("bad_host#img").find("invalid registry host") != std::string::npos);
+  CHECK(failure("nvcr.io#Nvidia/pytorch").find("must be lowercase") != std::string::npos);
+  CHECK(failure("nvcr.io#a#b").find("invalid separator `#`") != std::string::npos);
+  CHECK(failure("nvcr.io#img:bad:tag").find("invalid") != std::string::npos);
+  CHECK(failure("nvcr.io/x#img").find("invalid registry host") != std::string::npos);
+  // A digest keeps its own checks.
+  CHECK(failure("alice@nvcr.io#img@sha256:abc").find("64 hex") != std::string::npos);
+}

@@ -122,3 +122,27 @@ TEST_CASE("default locations follow XDG, HOME and DOCKER_CONFIG") {
         "/d/config.json");
   CHECK(defaultDockerConfigPath(fakeEnv({{"HOME", "/h"}})) == "/h/.docker/config.json");
 }
+
+TEST_CASE("credentials: a reference's USER@ picks that user's entry, or fails") {
+  auto dir = berth::TempDir::create("/tmp", "berth-cred-user");
+  REQUIRE(dir.ok());
+  auto dockerConfig = dir->path() / "docker.json";
+  // d:dp for nvcr.io in Docker's config; berth login holds $oauthtoken's key.
+  std::ofstream(dockerConfig) << R"({"auths":{"nvcr.io":{"auth":"ZDpkcA=="}}})";
+  auto configDir = dir->path() / "cfg" / "berth";
+  CredentialStore store(fakeEnv({{"BERTH_REGISTRY_USER", "e"}, {"BERTH_REGISTRY_PASSWORD", "ep"}}),
+                        configDir, dockerConfig);
+  REQUIRE(store.store("nvcr.io", "$oauthtoken", "key").ok());
+  CHECK(store.lookup("nvcr.io")->value().username == "e");  // the first source, any user
+  CHECK(store.lookup("nvcr.io", "e")->value().source == "environment");
+  auto token = store.lookup("nvcr.io", "$oauthtoken");
+  REQUIRE(token.ok());
+  CHECK(token->value().password == "key");
+  CHECK(token->value().source == "berth login");
+  CHECK(store.lookup("nvcr.io", "d")->value().source == "docker config");
+  auto missing = store.lookup("nvcr.io", "alice");
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().message() ==
+        "no credentials of user `alice` for nvcr.io (environment, berth login, Docker config)");
+  CHECK_FALSE(store.lookup("ghcr.io", "alice").ok());  // never anonymous access instead
+}

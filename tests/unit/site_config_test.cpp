@@ -225,3 +225,18 @@ TEST_CASE("site config: as root, a file others could change is refused" *
   REQUIRE(::chmod(dir->path().c_str(), 0755) == 0);
   REQUIRE(loadSiteConfig(file, false).ok());
 }
+
+TEST_CASE("site config: host_only_env adds variable names, repeatable, checked") {
+  auto config = parseSiteConfig("host_only_env = MODULEPATH, LOADEDMODULES\nhost_only_env = X_1\n",
+                                "berth.conf");
+  REQUIRE(config.ok());
+  CHECK(config->hostOnlyEnv == std::vector<std::string>{"MODULEPATH", "LOADEDMODULES", "X_1"});
+  CHECK(SiteConfig{}.hostOnlyEnv.empty());
+  CHECK(errorOf(parseSiteConfig("host_only_env = A,2B\n", "f")) ==
+        "f:1: host_only_env: `2B` is not a variable name");
+  CHECK(errorOf(parseSiteConfig("host_only_env = A,,B\n", "f")) ==
+        "f:1: host_only_env: `A,,B` has an empty item");
+  SiteConfig plugstack;
+  REQUIRE(applySetting(plugstack, "host_only_env", "SECRET_TOKEN").ok());
+  CHECK(plugstack.hostOnlyEnv == std::vector<std::string>{"SECRET_TOKEN"});
+}

@@ -1,3 +1,5 @@
+// The Slurm glue of the environment (spank_plugin/task_environment.hpp): the task's environment
+// changed in place to what the shared rules give (the rules: container_environment_test.cpp).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -15,67 +17,58 @@ std::optional<std::string> valueIn(const std::vector<std::string>& env, std::str
   }
   return std::nullopt;
 }
+
+std::vector<std::string> taskEnv(const std::vector<std::string>& host,
+                                 const std::vector<std::string>& image,
+                                 const berth::container::EnvironmentOptions& options) {
+  return applyEnvironmentChanges(host, taskEnvironmentChanges(host, image, options));
+}
 }  // namespace
 
-TEST_CASE("task environment: image first, Slurm/PMIx/MPI pass, host paths never") {
-  std::vector<std::string> host{"PATH=/host/bin",
-                                "LD_LIBRARY_PATH=/host/lib",
-                                "LD_PRELOAD=/host/evil.so",
-                                "SLURM_PROCID=3",
-                                "SLURMD_NODENAME=n1",
-                                "PMIX_RANK=3",
-                                "PMI_FD=5",
-                                "OMPI_MCA_btl_tcp_if_include=lo",
-                                "HOME=/home/berthtest",
-                                "EDITOR=vim",
-                                "LANG=C.UTF-8",
-                                "SHARED=from-host"};
+TEST_CASE("task environment: the shared rules applied to the task's environment") {
+  std::vector<std::string> host{"PATH=/host/bin",   "LD_LIBRARY_PATH=/host/lib",
+                                "SLURM_PROCID=3",   "HOME=/home/berthtest",
+                                "EDITOR=vim",       "LANG=C.UTF-8",
+                                "SHARED=from-host", "MODULEPATH=/host/modules"};
   std::vector<std::string> image{"PATH=/opt/app/bin:/usr/bin", "LANG=en_US.UTF-8",
                                  "SHARED=from-image", "APP_HOME=/opt/app"};
-  auto env = applyEnvironmentChanges(host, taskEnvironmentChanges(host, image, {}));
+  berth::config::SiteConfig site;
+  site.hostOnlyEnv = {"MODULEPATH"};
+  auto env = taskEnv(host, image, taskEnvironmentOptions({}, false, site));
   CHECK(valueIn(env, "PATH") == "/opt/app/bin:/usr/bin");
   CHECK_FALSE(valueIn(env, "LD_LIBRARY_PATH"));
-  CHECK_FALSE(valueIn(env, "LD_PRELOAD"));
+  CHECK_FALSE(valueIn(env, "MODULEPATH"));  // berth.conf host_only_env
   CHECK(valueIn(env, "SLURM_PROCID") == "3");
-  CHECK(valueIn(env, "SLURMD_NODENAME") == "n1");
-  CHECK(valueIn(env, "PMIX_RANK") == "3");
-  CHECK(valueIn(env, "PMI_FD") == "5");
-  CHECK(valueIn(env, "OMPI_MCA_btl_tcp_if_include") == "lo");
   CHECK(valueIn(env, "HOME") == "/home/berthtest");
-  CHECK_FALSE(valueIn(env, "EDITOR"));           // other host variables stay out
-  CHECK(valueIn(env, "LANG") == "en_US.UTF-8");  // the image's value
+  CHECK(valueIn(env, "EDITOR") == "vim");
+  CHECK(valueIn(env, "LANG") == "en_US.UTF-8");
   CHECK(valueIn(env, "SHARED") == "from-image");
   CHECK(valueIn(env, "APP_HOME") == "/opt/app");
   CHECK(std::count_if(env.begin(), env.end(), [](auto& e) { return e.rfind("PATH=", 0) == 0; }) ==
         1);
-}
 
-TEST_CASE("task environment: --container-env names take the host value") {
-  std::vector<std::string> host{"LANG=C.UTF-8", "EDITOR=vim", "SHARED=from-host"};
-  std::vector<std::string> image{"LANG=en_US.UTF-8", "SHARED=from-image"};
-  auto env = applyEnvironmentChanges(
-      host, taskEnvironmentChanges(host, image, {"SHARED", "EDITOR", "NOT_ON_HOST"}));
+  env = taskEnv(host, image, taskEnvironmentOptions({"SHARED"}, false, site));
   CHECK(valueIn(env, "SHARED") == "from-host");
-  CHECK(valueIn(env, "EDITOR") == "vim");
-  CHECK(valueIn(env, "LANG") == "en_US.UTF-8");
-  CHECK_FALSE(valueIn(env, "NOT_ON_HOST"));
-}
 
-TEST_CASE("task environment: an image without PATH gets the usual one") {
-  auto env =
-      applyEnvironmentChanges({"PATH=/host"}, taskEnvironmentChanges({"PATH=/host"}, {}, {}));
-  CHECK(valueIn(env, "PATH") == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  env = taskEnv(host, image, taskEnvironmentOptions({}, true, site));  // --container-cleanenv
+  CHECK_FALSE(valueIn(env, "EDITOR"));
+  CHECK(valueIn(env, "SLURM_PROCID") == "3");
+  CHECK(valueIn(env, "HOME") == "/home/berthtest");
 }
 
 TEST_CASE("task environment: changes are minimal") {
-  std::vector<std::string> host{"SLURM_JOB_ID=5", "FOO=1"};
-  auto changes = taskEnvironmentChanges(host, {"PATH=/bin"}, {});
-  CHECK(changes.unset == std::vector<std::string>{"FOO"});
+  std::vector<std::string> host{"SLURM_JOB_ID=5", "FOO=1", "LD_PRELOAD=/x.so"};
+  auto changes = taskEnvironmentChanges(host, {"PATH=/bin", "FOO=1"}, {});
+  CHECK(changes.unset == std::vector<std::string>{"LD_PRELOAD"});
   REQUIRE(changes.set.size() == 1);
   CHECK(changes.set[0] == std::pair<std::string, std::string>{"PATH", "/bin"});
+  berth::container::EnvironmentOptions clean;
+  clean.host = berth::container::HostEnvironment::kClean;
+  changes = taskEnvironmentChanges(host, {"PATH=/bin"}, clean);
+  CHECK(changes.unset == std::vector<std::string>{"FOO", "LD_PRELOAD"});
 }
 
-TEST_CASE("--container-env: names checked, host-only variables refused") {
+TEST_CASE("--container-env: names checked, the flag named in errors") {
   auto names = parseEnvironmentNames("FOO, BAR_2");
   REQUIRE(names.ok());
   CHECK(*names == std::vector<std::string>{"FOO", "BAR_2"});
@@ -83,8 +76,4 @@ TEST_CASE("--container-env: names checked, host-only variables refused") {
         "--container-env: `2X` is not a variable name");
   CHECK(parseEnvironmentNames("A,,B").error().message() ==
         "--container-env: `` is not a variable name");
-  CHECK(parseEnvironmentNames("LD_PRELOAD")
-            .error()
-            .message()
-            .rfind("--container-env: the host's LD_PRELOAD never enters the container", 0) == 0);
 }
