@@ -70,7 +70,7 @@ FsNode* LayerMerger::parentFor(std::string_view path, ParentUse use) {
 }
 
 bool LayerMerger::finalVisible(std::string_view path, const LayerEntry& entry) {
-  const FsNode* node = &tree_.root();
+  FsNode* node = &tree_.root();
   auto [parentPath, name] = splitParent(path);
   if (!parentPath.empty()) {
     for (const std::string& part : split(parentPath, '/')) {
@@ -79,6 +79,10 @@ bool LayerMerger::finalVisible(std::string_view path, const LayerEntry& entry) {
         return true;                       // nothing above hides the rest: the path is free
       it->second->whiteoutParent = false;  // an entry of this layer lies below
       node = it->second.get();
+      // Deleted for lower layers, made again as a parent of this entry, even one that an upper
+      // layer's whiteout further down hides.
+      if (node->whiteout && node->layer == layer_)
+        reviveAsDirectory(*node);
       if (hidesFromThisLayer(*node))
         return false;
     }
@@ -100,6 +104,10 @@ void LayerMerger::reviveAsDirectory(FsNode& marker) {
   marker.whiteout = false;
   marker.inode = std::make_shared<FsInode>();  // a new directory: no lower entry fills it
   marker.opaqueLayer = layer_;
+  // Not a directory that upper layers only made as a parent (the marker may have been one,
+  // applyWhiteout): a lower layer's entry for the path (a directory's metadata, a symlink) was
+  // deleted by this layer's whiteout; this layer's own entry for it still applies.
+  marker.implicit = false;
 }
 
 FsNode& LayerMerger::implicitDirectory(FsNode& parent, std::string_view name, int layer) {
@@ -170,8 +178,9 @@ void LayerMerger::applyWhiteout(const LayerEntry& entry, std::string_view name) 
   }
   FsNode& node = *it->second;
   if (node.whiteoutParent && node.implicit) {
-    // Only other whiteouts lie below: this layer deletes the path for every layer below.
-    node.children.clear();
+    // Only other whiteouts lie below: this layer deletes the path for every layer below. The
+    // upper layers' whiteouts below it stay: they still delete what this layer makes there
+    // again after its whiteout (reviveAsDirectory).
     node.whiteout = true;
     node.layer = layer_;
     return;

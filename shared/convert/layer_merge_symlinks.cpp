@@ -146,10 +146,14 @@ void LayerMerger::redirectBelowSymlink(FsNode& parent, std::unique_ptr<FsNode> d
     collectMoved(*dir, to, moved);
   auto children = std::move(dir->children);
   for (auto& [name, child] : children) {
-    if (child->layer == layer_)
+    if (child->layer == layer_) {
       replaced_.push_back(std::move(child));  // this layer's, gone with the directory
-    else
-      mergeNode(*target, std::move(child));
+      continue;
+    }
+    // An upper layer's directory may hold entries of this layer below it (written before the
+    // link replaced the directory): gone with it too, only the upper layers' entries move.
+    dropLayerEntries(*child);
+    mergeNode(*target, std::move(child));
   }
   target->opaqueLayer = upperOf(target->opaqueLayer, dir->opaqueLayer);
   // Hard links of upper layers that named their target through the link.

@@ -476,6 +476,86 @@ TEST_CASE("merge: a whiteout and entries below the same path in one layer") {
   CHECK(m.node("d")->inode->uid == 0);
 }
 
+// The 10,000-stack campaign's mismatches (docs/pull.md), each as its reduced layer listing.
+TEST_CASE("merge: a whiteout then a hard-link chain below it; an upper whiteout still deletes") {
+  // Seed 2679: the lower layer whites out f2 (nothing below has it) and makes f2 again with a
+  // chain of links; the upper layer deletes one name of the chain. Top-down, the upper whiteout
+  // had made f2 a parent of whiteouts only, and the lower `.wh.f2` forgot what lay below it.
+  TarBuilder lower, upper;
+  lower.file(".wh.f2", "")
+      .file("b2/a2/h2", "data", 0444, 123, 456)
+      .hardlink("f2/f2", "b2/a2/h2")
+      .hardlink("f2/f", "f2/f2");
+  upper.file("f2/.wh.f", "");
+  Merged m;
+  mergeInto(m, {upper.bytes(), lower.bytes()});
+  CHECK(paths(m.merger.tree()) ==
+        std::vector<std::string>{"", "b2", "b2/a2", "b2/a2/h2", "f2", "f2/f2"});
+  CHECK(m.node("f2")->isDirectory());
+  CHECK(m.node("f2/f2")->inode->type == EntryType::kRegular);
+  checkGroup(m, {"b2/a2/h2", "f2/f2"});
+  CHECK(m.content("f2/f2") == "data");
+  CHECK(m.node("f2/f2")->inode->uid == 123);
+
+  SUBCASE("deeper: the upper whiteout two directories below") {
+    // Seed 6165, reduced.
+    TarBuilder lower2, upper2;
+    lower2.file(".wh.f", "").file("f/b/a1/e2/h", "x");
+    upper2.file("f/b/.wh.a1", "");
+    Merged m2;
+    mergeInto(m2, {upper2.bytes(), lower2.bytes()});
+    CHECK(paths(m2.merger.tree()) == std::vector<std::string>{"", "f", "f/b"});
+    REQUIRE(m2.node("f/b") != nullptr);
+    CHECK(m2.node("f/b")->isDirectory());
+  }
+}
+
+TEST_CASE("merge: a directory whited out and made again in one layer hides a lower symlink") {
+  // Seed 6165: the bottom layer makes f a symlink; the middle one deletes f and writes below
+  // f (a new directory, not through the deleted link); the top one deletes a path below it.
+  TarBuilder bottom, middle, top;
+  bottom.symlink("f", "/missing/h3");
+  middle.file(".wh.f", "").file("f/b/e/a1/h", "h").file("f/b/e/a1/d", "d").file("f/b/e/g", "g");
+  top.file("f/b/e/.wh.a1", "");
+  Merged m;
+  mergeInto(m, {top.bytes(), middle.bytes(), bottom.bytes()});
+  CHECK(paths(m.merger.tree()) == std::vector<std::string>{"", "f", "f/b", "f/b/e", "f/b/e/g"});
+  CHECK(m.node("f")->isDirectory());
+  CHECK(m.node("f")->inode->mode == 0755);
+  CHECK(m.content("f/b/e/g") == "g");
+  CHECK(m.node("missing") == nullptr);
+
+  SUBCASE("a lower directory's metadata does not fill it either") {
+    TarBuilder bottom2, middle2, top2;
+    bottom2.dir("f", 0700, 1000, 1000).file("f/old", "o");
+    middle2.file(".wh.f", "").file("f/b/x", "x");
+    top2.file("f/b/.wh.y", "");
+    Merged m2;
+    mergeInto(m2, {top2.bytes(), middle2.bytes(), bottom2.bytes()});
+    CHECK(paths(m2.merger.tree()) == std::vector<std::string>{"", "f", "f/b", "f/b/x"});
+    CHECK(m2.node("f")->inode->mode == 0755);
+    CHECK(m2.node("f")->inode->uid == 0);
+  }
+}
+
+TEST_CASE("merge: a symlink replacing a directory drops its layer's entries deep below") {
+  // Seed 8480: the middle layer writes a hard link deep below `a`, then makes `a` a symlink
+  // (the directory and the link go); the top layer writes `a/h`, through the link: `h/h`.
+  TarBuilder bottom, middle, top;
+  bottom.file("b0", "b0 data", 0755, 123, 456);
+  middle.hardlink("a/h/g2/f/d", "b0").symlink("a", "h");
+  top.dir("a/h", 02775, 1000, 1000);
+  Merged m;
+  mergeInto(m, {top.bytes(), middle.bytes(), bottom.bytes()});
+  CHECK(paths(m.merger.tree()) == std::vector<std::string>{"", "a", "b0", "h", "h/h"});
+  CHECK(m.node("a")->inode->type == EntryType::kSymlink);
+  CHECK(m.node("a")->inode->symlinkTarget == "h");
+  CHECK(m.node("h/h")->isDirectory());
+  CHECK(m.node("h/h")->inode->mode == 02775);
+  CHECK(m.node("b0")->inode->nlink == 1);
+  CHECK(m.content("b0") == "b0 data");
+}
+
 TEST_CASE("layer reader: gzip and zstd layers, xattrs, owners") {
   for (const char* filter : {"gzip", "zstd", "none"}) {
     CAPTURE(filter);
