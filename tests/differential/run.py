@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(os.path.dirname(HERE))
@@ -350,6 +351,7 @@ def main():
     os.umask(0o022)  # unpacking makes missing parents 0777 & ~umask: berth's 0755
     runner = Runner(args)
     counts = {"ok": 0, "invalid": 0, "mismatch": 0}
+    start = time.time()
     try:
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
             for seed, status, report in pool.map(runner.one, range(first, first + count)):
@@ -357,15 +359,19 @@ def main():
                 if report:
                     print(report, flush=True)
                 done = seed - first + 1
-                if done % 1000 == 0 and done < count:
-                    print("progress: %d generated, %d mismatches" % (done, counts["mismatch"]),
+                if done % 100 == 0 and done < count:
+                    # A running tally, for a campaign stopped before its end.
+                    print("progress: %d generated, %d refused by umoci, %d compared, "
+                          "%d mismatches, %.0f s" % (done, counts["invalid"],
+                                                     counts["ok"] + counts["mismatch"],
+                                                     counts["mismatch"], time.time() - start),
                           flush=True)
     finally:
         if own_work and not args.keep:
             shutil.rmtree(args.work, ignore_errors=True)
     valid = counts["ok"] + counts["mismatch"]
-    print("%d stacks, %d mismatches (%d generated, %d refused by umoci)"
-          % (valid, counts["mismatch"], count, counts["invalid"]))
+    print("%d stacks, %d mismatches (%d generated, %d refused by umoci, %.0f s)"
+          % (valid, counts["mismatch"], count, counts["invalid"], time.time() - start))
     if valid < args.min_compared:
         print("FAIL: only %d stacks compared, want %d" % (valid, args.min_compared))
         sys.exit(1)
