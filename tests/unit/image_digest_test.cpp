@@ -40,7 +40,11 @@ TEST_CASE("digest: files, validation and mismatch messages") {
   CHECK(digestHex(good).size() == 64);
   CHECK_FALSE(validateDigest("sha256:ABC").ok());
   CHECK_FALSE(validateDigest(good.substr(0, good.size() - 1)).ok());
-  CHECK_FALSE(validateDigest(std::string(good).replace(7, 1, "G")).ok());
+  // A character that is not hex. Set in place: std::string::replace here trips GCC 12's
+  // -Wrestrict false positive at -O3 (GCC bug 105651).
+  std::string notHex = good;
+  notHex[7] = 'G';
+  CHECK_FALSE(validateDigest(notHex).ok());
   CHECK(validateDigest("sha512:00").error().message().find("only sha256") != std::string::npos);
   CHECK(checkDigest(good, good).ok());
   auto mismatch = checkDigest(good, *sha256Digest("abd"));
