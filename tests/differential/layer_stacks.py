@@ -258,13 +258,21 @@ class Generator:
         kind = "fifo" if rng.random() < 0.6 else "chardev"
         return [dict(kind=kind, path=path, **self.meta([0o644, 0o600], xattrs=False))]
 
+    def through_layer_link(self, path):
+        """Whether `path` goes through a symlink of the layer being made (the known limit)."""
+        parts = path.split("/")[:-1]
+        return any("/".join(parts[:i]) in self.layer_links
+                   and self.model.kind.get("/".join(parts[:i])) == "l"
+                   for i in range(1, len(parts) + 1))
+
     def layer(self):
         entries = []
         seen = set()
         self.layer_links = set()
         for _ in range(self.rng.randint(1, 14)):
             for i, e in enumerate(self.entry(seen)):
-                if e["path"] in seen or not e["path"] or not self.model.apply(e):
+                if (e["path"] in seen or not e["path"] or self.through_layer_link(e["path"])
+                        or not self.model.apply(e)):
                     if i == 0:
                         # The directory of a group (dir, opaque, files in it): without it, its
                         # files would go through whatever its path is now, e.g. a symlink this
