@@ -7,6 +7,7 @@
 #include "image_tool/command.hpp"
 #include "image_tool/site.hpp"
 #include "shared/cache/image_cache.hpp"
+#include "shared/core/units.hpp"
 
 namespace berth::cli {
 namespace {
@@ -17,41 +18,6 @@ struct CacheCommandOptions {
   std::string maxSize;    // gc
   std::string olderThan;  // gc
 };
-
-struct Unit {
-  char suffix;
-  int64_t factor;
-};
-
-// Size suffixes (binary, as du and Slurm use them).
-constexpr Unit kSizeUnits[] = {
-    {'K', 1LL << 10}, {'M', 1LL << 20}, {'G', 1LL << 30}, {'T', 1LL << 40}};
-// Age suffixes.
-constexpr Unit kAgeUnits[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 604800}};
-
-template <size_t N>
-Result<int64_t> parseWithUnit(std::string_view text, const Unit (&units)[N], std::string_view what,
-                              int64_t defaultFactor) {
-  std::string s(text);
-  if (s.empty())
-    return Error(fmt::format("empty {}", what));
-  int64_t factor = defaultFactor;
-  char last = s.back();
-  if (last == 'B' || last == 'b')
-    s.pop_back(), last = s.empty() ? '\0' : s.back();
-  for (const auto& u : units) {
-    if (last == u.suffix || (what == "size" && last == std::tolower(u.suffix))) {
-      factor = u.factor;
-      s.pop_back();
-      break;
-    }
-  }
-  char* end = nullptr;
-  double value = std::strtod(s.c_str(), &end);
-  if (s.empty() || end != s.c_str() + s.size() || value < 0)
-    return Error(fmt::format("invalid {} `{}`", what, text));
-  return static_cast<int64_t>(value * static_cast<double>(factor));
-}
 
 std::string human(int64_t bytes) {
   if (bytes >= (1LL << 30))
@@ -97,12 +63,13 @@ Result<int> gc(const CacheCommandOptions& o, const Logger& log) {
   std::optional<int64_t> maxSize;
   std::optional<std::chrono::seconds> olderThan;
   if (!o.maxSize.empty()) {
-    BERTH_ASSIGN(int64_t size, parseWithUnit(o.maxSize, kSizeUnits, "size", 1));
+    BERTH_ASSIGN(int64_t size, parseSize(o.maxSize).withContext("--max-size"));
     maxSize = size;
   }
   if (!o.olderThan.empty()) {
-    BERTH_ASSIGN(int64_t secs, parseWithUnit(o.olderThan, kAgeUnits, "age", 86400));
-    olderThan = std::chrono::seconds(secs);
+    // A bare number is days.
+    BERTH_ASSIGN(olderThan,
+                 parseDuration(o.olderThan, std::chrono::hours(24)).withContext("--older-than"));
   }
   if (!maxSize && !olderThan)
     return Error("cache gc: give --max-size and/or --older-than");

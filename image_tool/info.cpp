@@ -3,8 +3,6 @@
 // into a container here (for this process's environment: SLURM_STEP_GPUS etc.).
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include <fmt/format.h>
@@ -12,6 +10,8 @@
 #include "image_tool/command.hpp"
 #include "image_tool/site.hpp"
 #include "shared/container/build.hpp"
+#include "shared/core/process_env.hpp"
+#include "shared/core/read_file.hpp"
 #include "shared/gpu/locality.hpp"
 #include "shared/gpu/prepare.hpp"
 #include "shared/image/metadata.hpp"
@@ -31,18 +31,11 @@ struct InfoOptions {
 
 // The OCI config of the image whose root is `root` (/.berth/config.json); none: empty.
 Result<image::ImageConfig> readImageConfig(const std::filesystem::path& root) {
-  std::ifstream in(root / image::kConfigFile);
-  if (!in)
+  Result<std::string> text = readWholeFile(root / image::kConfigFile);
+  if (!text.ok())
     return image::ImageConfig{};
-  std::ostringstream text;
-  text << in.rdbuf();
-  return image::parseImageConfig(text.str())
-      .withContext(fmt::format("`{}`", (root / image::kConfigFile).string()));
-}
-
-std::optional<std::string> processEnv(std::string_view name) {
-  const char* value = std::getenv(std::string(name).c_str());
-  return value ? std::optional<std::string>(value) : std::nullopt;
+  return image::parseImageConfig(*text).withContext(
+      fmt::format("`{}`", (root / image::kConfigFile).string()));
 }
 
 std::string_view kindName(gpu::BindItem::Kind kind) {

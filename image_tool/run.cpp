@@ -12,6 +12,7 @@
 #include "image_tool/image_resolver.hpp"
 #include "image_tool/site.hpp"
 #include "shared/container/build.hpp"
+#include "shared/core/process_env.hpp"
 #include "shared/container/entrypoint.hpp"
 #include "shared/container/environment.hpp"
 #include "shared/container/gpu_container.hpp"
@@ -96,11 +97,6 @@ Result<EnvironmentOptions> environmentOptions(const RunArgs& args, const sys::Id
     options.set.push_back(std::move(assignment));
   }
   return options;
-}
-
-std::optional<std::string> processEnv(std::string_view name) {
-  const char* value = ::getenv(std::string(name).c_str());
-  return value ? std::optional<std::string>(value) : std::nullopt;
 }
 
 // --gpu: the GPUs to inject (the driver is found where berth.conf says, or --gpu-driver-root).

@@ -5,16 +5,12 @@
 #include <cstdlib>
 
 #include "shared/config/site_mapping.hpp"
+#include "shared/core/process_env.hpp"
 
 namespace berth::cli {
 
 Result<config::SiteConfig> loadSite() {
-  return config::loadDefaultSiteConfig([](std::string_view name) -> std::optional<std::string> {
-    const char* value = std::getenv(std::string(name).c_str());
-    if (value == nullptr)
-      return std::nullopt;
-    return std::string(value);
-  });
+  return config::loadDefaultSiteConfig(processEnv);
 }
 
 std::filesystem::path cacheRootFor(const config::SiteConfig& site, std::string_view flag) {

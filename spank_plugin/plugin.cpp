@@ -23,6 +23,7 @@ extern "C" {
 
 #include <fmt/format.h>
 
+#include "shared/core/process_env.hpp"
 #include "spank_plugin/container_backend.hpp"
 #include "spank_plugin/local_side.hpp"
 #include "spank_plugin/options.hpp"
@@ -117,17 +118,10 @@ Status registerOptions(spank_t spank) {
   return berth::okStatus();
 }
 
-std::optional<std::string> processGetenv(std::string_view name) {
-  const char* value = std::getenv(std::string(name).c_str());
-  if (value == nullptr)
-    return std::nullopt;
-  return std::string(value);
-}
-
 // The environment of this process (srun, sbatch: what the job inherits).
 berth::spank::Environment processEnvironment() {
   return {
-      .get = processGetenv,
+      .get = berth::processEnv,
       .set = [](std::string_view name, std::string_view value) -> Status {
         if (::setenv(std::string(name).c_str(), std::string(value).c_str(), 1) != 0)
           return berth::errnoError(fmt::format("setenv {}", name));
@@ -197,7 +191,7 @@ std::string hostName() {
 // The node's NodeName: slurmd exports SLURMD_NODENAME to its children when it runs in
 // multiple-slurmd mode or with -N; otherwise NodeName is the short host name.
 std::string nodeName(const berth::spank::Environment& jobEnv) {
-  if (auto name = processGetenv("SLURMD_NODENAME"); name && !name->empty())
+  if (auto name = berth::processEnv("SLURMD_NODENAME"); name && !name->empty())
     return *name;
   if (auto name = jobEnv.get("SLURMD_NODENAME"); name && !name->empty())
     return *name;
@@ -269,8 +263,8 @@ extern "C" {
 BERTH_EXPORT int slurm_spank_init(spank_t spank, int argc, char** argv) {
   return runGuarded("init", [&]() -> Status {
     // A bad plugstack.conf argument or berth.conf is the admin's error: refuse to load.
-    BERTH_ASSIGN(state().site,
-                 berth::spank::siteConfigFromPlugstack(pluginArguments(argc, argv), processGetenv));
+    BERTH_ASSIGN(state().site, berth::spank::siteConfigFromPlugstack(pluginArguments(argc, argv),
+                                                                     berth::processEnv));
     spank_context_t context = spank_context();
     if (context == S_CTX_JOB_SCRIPT || context == S_CTX_SLURMD)
       return berth::okStatus();  // no options there
@@ -292,7 +286,7 @@ BERTH_EXPORT int slurm_spank_init_post_opt(spank_t spank, int /*argc*/, char** /
       berth::spank::StepInfo step = stepInfo(spank, jobEnv);
       berth::spank::NodeFacts node{
           .step = step,
-          .slurmConf = processGetenv("SLURM_CONF").value_or("/etc/slurm/slurm.conf"),
+          .slurmConf = berth::processEnv("SLURM_CONF").value_or("/etc/slurm/slurm.conf"),
           .stepEnded = [job = step.jobId, id = step.stepId] { return stepEnded(job, id); }};
       berth::spank::prepareStep(state(), node, jobEnv, berth::spank::makeBackend(state().site, log),
                                 log);

@@ -14,6 +14,7 @@
 
 #include "shared/container/environment.hpp"
 #include "shared/core/read_file.hpp"
+#include "shared/core/units.hpp"
 #include "shared/core/strings.hpp"
 #include "shared/sys/trusted_path.hpp"
 
@@ -41,24 +42,15 @@ Result<long> parseInteger(std::string_view value, long min, long max) {
   return number;
 }
 
-// Durations: a number of seconds, or with a unit suffix s, m, h.
-Result<std::chrono::seconds> parseDuration(std::string_view text) {
-  std::string_view value = text;
-  static constexpr std::pair<char, long> kUnits[] = {{'s', 1}, {'m', 60}, {'h', 3600}};
-  long factor = 1;
-  if (!value.empty()) {
-    for (auto [suffix, seconds] : kUnits) {
-      if (value.back() == suffix) {
-        factor = seconds;
-        value.remove_suffix(1);
-        break;
-      }
-    }
-  }
-  BERTH_ASSIGN(long number, parseInteger(value, 1, 7 * 24 * 3600));
-  if (number > 7 * 24 * 3600 / factor)
+// Timeouts: a duration (core/units.hpp: seconds, or with a unit) from a second to a week.
+Result<std::chrono::seconds> parseTimeout(std::string_view text) {
+  constexpr std::chrono::seconds kWeek(7 * 24 * 3600);
+  BERTH_ASSIGN(std::chrono::seconds duration, parseDuration(text));
+  if (duration.count() < 1)
+    return Error(fmt::format("`{}` is not in 1..{}", text, kWeek.count()));
+  if (duration > kWeek)
     return Error(fmt::format("`{}` is longer than a week", text));
-  return std::chrono::seconds(number * factor);
+  return duration;
 }
 
 // Sizes as tmpfs takes them: a number with an optional k/m/g suffix, or a percentage of RAM.
@@ -189,7 +181,7 @@ constexpr Row kRows[] = {
     {{"pull_timeout", SettingKind::kDuration,
       "longest a pull, or the wait for another node's pull, may take (seconds, or 10m, 1h)"},
      [](SiteConfig& c, std::string_view v) -> Status {
-       BERTH_ASSIGN(c.pullTimeout, parseDuration(v));
+       BERTH_ASSIGN(c.pullTimeout, parseTimeout(v));
        return okStatus();
      }},
     {{"writable_size", SettingKind::kSize,

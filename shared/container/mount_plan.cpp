@@ -131,10 +131,9 @@ Result<MountPlan> buildMountPlan(const PlanInputs& in) {
   plan.names = in.names;
   if (in.unprivileged && !in.config.allowUnprivileged)
     return Error(
-        "unprivileged containers are disabled on this system (runtime.allow_unprivileged)");
+        "unprivileged containers are disabled on this system (berth.conf allow_unprivileged)");
   plan.ops = systemMounts(in.options.contain, in.config);
-  if (!in.options.noHome && in.user.uid != 0 && !in.user.home.empty() &&
-      in.user.home != "/") {
+  if (!in.options.noHome && in.user.uid != 0 && !in.user.home.empty() && in.user.home != "/") {
     MountOp home = hostBind(in.user.home.string(), "home");
     home.checkAsUser = true;
     plan.ops.push_back(home);

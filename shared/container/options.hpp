@@ -1,5 +1,5 @@
-// Options of the container runtime: the site's (berth.conf, see docs/admin-runtime.md for the
-// proposed keys) and the user's (command line / SPANK options).
+// Options of the container runtime: the site's (berth.conf, docs/admin-runtime.md) and the
+// user's (command line / SPANK options).
 #pragma once
 
 #include <filesystem>
@@ -10,20 +10,20 @@
 
 namespace berth::container {
 
-// Site settings. Each field names its proposed berth.conf key.
+// Site settings (config::runtimeConfigFor). Each field names its berth.conf key.
 struct RuntimeConfig {
-  // runtime.staging_dir: where the root is assembled inside the private mount namespace
+  // staging_dir: where the root is assembled inside the private mount namespace
   // (privileged mode; invisible outside it). Unprivileged mode uses a fresh directory in /tmp.
   std::filesystem::path stagingDir = "/run/berth";
-  // runtime.overlay_size: size= of the tmpfs that holds a writable image's changes.
+  // writable_size: size= of the tmpfs that holds a writable image's changes.
   std::string overlaySize = "1g";
-  // runtime.default_binds: binds every container gets (SRC[:DST[:ro|rw]] list).
+  // default_mounts: binds every container gets (SRC[:DST[:ro|rw]] list).
   std::vector<MountSpec> defaultBinds;
-  // runtime.host_files: host files bound read-only when present.
+  // host_files: host files bound read-only when present.
   std::vector<std::string> hostFiles = {"/etc/hosts", "/etc/resolv.conf", "/etc/localtime"};
-  // runtime.allow_unprivileged: let non-root users run containers in a user namespace.
+  // allow_unprivileged: let non-root users run containers in a user namespace.
   bool allowUnprivileged = true;
-  // runtime.squashfuse: a FUSE squashfs server program for unprivileged mode (squashfuse_ll's
+  // squashfuse: a FUSE squashfs server program for unprivileged mode (squashfuse_ll's
   // command line); empty: berth serves the image itself with libsquashfuse.
   std::filesystem::path squashfuse;
 };

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -50,6 +51,11 @@ Result<std::string> readRegularFile(const std::filesystem::path& path, size_t li
     return Error(fmt::format("`{}` is larger than {} bytes", path.string(), limit), EFBIG);
   data.resize(done);
   return data;
+}
+
+Result<std::string> readWholeFile(const std::filesystem::path& path) {
+  // Half the address space: the limit never overflows, and no file berth reads comes close.
+  return readRegularFile(path, std::numeric_limits<size_t>::max() / 2);
 }
 
 }  // namespace berth

@@ -15,4 +15,8 @@ namespace berth {
 // missing file keeps ENOENT as the error's errnum.
 [[nodiscard]] Result<std::string> readRegularFile(const std::filesystem::path& path, size_t limit);
 
+// A whole file of any size that berth or the kernel wrote (/proc, /.berth metadata, the cache
+// index, ld.so.cache): readRegularFile() without a limit of its own.
+[[nodiscard]] Result<std::string> readWholeFile(const std::filesystem::path& path);
+
 }  // namespace berth

@@ -5,12 +5,11 @@
 
 #include <algorithm>
 #include <charconv>
-#include <fstream>
 #include <optional>
-#include <sstream>
 
 #include <fmt/format.h>
 
+#include "shared/core/read_file.hpp"
 #include "shared/core/strings.hpp"
 
 namespace berth::gpu {
@@ -26,12 +25,10 @@ std::optional<unsigned> parseUnsigned(std::string_view text) {
 }
 
 std::optional<std::string> readSmallFile(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in)
+  Result<std::string> content = readWholeFile(path);
+  if (!content.ok())
     return std::nullopt;
-  std::ostringstream content;
-  content << in.rdbuf();
-  return content.str();
+  return std::move(content).value();
 }
 
 // The control nodes with a dynamic major, by the /proc/devices name that carries it.

@@ -5,11 +5,10 @@
 
 #include <algorithm>
 #include <cctype>
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 
+#include "shared/core/read_file.hpp"
 #include "shared/core/strings.hpp"
 #include "shared/gpu/ld_cache.hpp"
 
@@ -171,14 +170,11 @@ Result<std::optional<DriverInfo>> discoverDriver(const DriverSearch& search) {
   DriverInfo info;
   bool found = false;
   for (const fs::path& file : search.versionFiles) {
-    std::ifstream in(file);
-    if (!in)
+    Result<std::string> text = readWholeFile(file);
+    if (!text.ok())
       continue;
-    std::ostringstream text;
-    text << in.rdbuf();
-    BERTH_ASSIGN(
-        info.version,
-        parseDriverVersion(text.str()).withContext(fmt::format("read `{}`", file.string())));
+    BERTH_ASSIGN(info.version,
+                 parseDriverVersion(*text).withContext(fmt::format("read `{}`", file.string())));
     found = true;
     break;
   }

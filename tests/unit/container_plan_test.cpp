@@ -144,7 +144,7 @@ TEST_CASE("plan: unprivileged, root user, refusals") {
   in.config.allowUnprivileged = false;
   auto refused = buildMountPlan(in);
   REQUIRE_FALSE(refused.ok());
-  CHECK(refused.error().message().find("runtime.allow_unprivileged") != std::string::npos);
+  CHECK(refused.error().message().find("berth.conf allow_unprivileged") != std::string::npos);
 
   auto root = baseInputs();
   root.user.uid = 0;
