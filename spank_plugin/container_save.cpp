@@ -1,46 +1,41 @@
 // --container-save: the image with a container's changes applied, as one squashfs file that
 // belongs to the user. Runs in slurmstepd (root) at step end, on the step's first node.
 //
-//   1. a child in a private mount namespace mounts the image (loop, read-only) and, on top, the
-//      container's layer as a read-only overlay (lowerdir=LAYER/upper:IMAGE: whiteouts and
-//      opaque directories of the layer apply), and converts that tree with the converter;
+//   1. a child in a private mount namespace mounts the image with the container's layer over
+//      it, read-only (container::mountSavedView, the executor's mounts), and converts that tree
+//      with the converter;
 //   2. a second child, with the user's identity for good, copies the result to the user's path
 //      (created by the user: root never writes where the user points).
 #include <fcntl.h>
 #include <sched.h>
-#include <sys/mount.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 
 #include "spank_plugin/image_provider.hpp"
 
 #include "shared/config/site_mapping.hpp"
+#include "shared/container/executor.hpp"
 #include "shared/convert/converter.hpp"
 #include "shared/core/atomic_file.hpp"
+#include "shared/core/read_file.hpp"
 #include "shared/core/temp_dir.hpp"
 #include "shared/core/unique_fd.hpp"
 #include "shared/image/metadata.hpp"
 #include "shared/sys/identity.hpp"
-#include "shared/sys/loop_device.hpp"
 #include "shared/sys/mount.hpp"
 #include "shared/sys/process.hpp"
 
 namespace berth::spank {
 namespace {
 
-std::string readSmallFile(const std::filesystem::path& path) {
-  std::ifstream file(path);
-  std::ostringstream text;
-  if (file)
-    text << file.rdbuf();
-  return text.str();
+// A /.berth metadata file of the saved tree; "" when the image has none.
+std::string readMetadataFile(const std::filesystem::path& path) {
+  Result<std::string> text = readWholeFile(path);
+  return text.ok() ? std::move(text).value() : std::string();
 }
 
 // Runs `body` in a forked child; its error message comes back through a pipe.
@@ -78,15 +73,10 @@ Status convertMerged(const config::SiteConfig& site, const std::filesystem::path
   UniqueFd imageFd(::open(image.c_str(), O_RDONLY | O_CLOEXEC));
   if (!imageFd)
     return errnoError(fmt::format("open {}", image.string()));
-  BERTH_ASSIGN(sys::LoopDevice loop, sys::attachLoopDevice(imageFd.get()));
-  BERTH_TRY(sys::mountFilesystem(loop.path, work / "lower", "squashfs",
-                                 MS_RDONLY | MS_NOSUID | MS_NODEV, ""));
-  BERTH_TRY(sys::mountFilesystem(
-      "berth-save", work / "merged", "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV,
-      fmt::format("lowerdir={}:{}", (layer / "upper").string(), (work / "lower").string())));
+  BERTH_TRY(container::mountSavedView(imageFd.get(), layer, work / "lower", work / "merged"));
   convert::ImageMetadataFiles metadata{
-      .configJson = readSmallFile(work / "merged" / image::kConfigFile),
-      .sourceJson = readSmallFile(work / "merged" / image::kSourceFile)};
+      .configJson = readMetadataFile(work / "merged" / image::kConfigFile),
+      .sourceJson = readMetadataFile(work / "merged" / image::kSourceFile)};
   BERTH_TRY(convert::convertDirectory(work / "merged", metadata, result,
                                       config::convertOptionsFor(site), log));
   return okStatus();  // the namespace, its mounts and the loop device go with this process

@@ -144,6 +144,12 @@ Result<sys::ChildProcess> startSquashfuseProgram(const fs::path& program, int im
   return sys::ChildProcess(pid);
 }
 
+// The squashfs `imageFd` through a loop device, read-only, nosuid, nodev, on `target`.
+Status mountSquashfsFile(int imageFd, const fs::path& target) {
+  BERTH_ASSIGN(sys::LoopDevice loop, sys::attachLoopDevice(imageFd));
+  return sys::mountFilesystem(loop.path, target, "squashfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "");
+}
+
 // Mounts the image read-only on staging.lower(); `imageFd` is the squashfs file, or the
 // detached clone of a sandbox directory.
 Status mountImage(const MountPlan& plan, const Staging& staging, int imageFd, MountStack& mounts,
@@ -175,9 +181,7 @@ Status mountImage(const MountPlan& plan, const Staging& staging, int imageFd, Mo
     }
     return okStatus();
   }
-  BERTH_ASSIGN(sys::LoopDevice loop, sys::attachLoopDevice(imageFd));
-  BERTH_TRY(sys::mountFilesystem(loop.path, staging.lower(), "squashfs",
-                                 MS_RDONLY | MS_NOSUID | MS_NODEV, ""));
+  BERTH_TRY(mountSquashfsFile(imageFd, staging.lower()));
   mounts.push(staging.lower());
   return okStatus();
 }
@@ -203,6 +207,15 @@ Result<std::string> generatedContent(const MountOp& op, int rootFd, const std::s
 }
 
 }  // namespace
+
+Status mountSavedView(int imageFd, const fs::path& layer, const fs::path& lower,
+                      const fs::path& merged) {
+  BERTH_TRY(mountSquashfsFile(imageFd, lower));
+  // Read-only, without upper: the layer's whiteouts and opaque directories still apply.
+  return sys::mountFilesystem(
+      "berth-save", merged, "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV,
+      fmt::format("lowerdir={}:{}", (layer / "upper").string(), lower.string()));
+}
 
 Result<sys::ChildProcess> executeMountPlan(const MountPlan& plan, const sys::Identity& user) {
   Staging staging{plan.stagingDir};

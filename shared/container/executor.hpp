@@ -18,4 +18,12 @@ namespace berth::container {
 [[nodiscard]] Result<sys::ChildProcess> executeMountPlan(const MountPlan& plan,
                                                          const sys::Identity& user);
 
+// A container's image with a persistent layer's changes applied (MountPlan::persistentLayer:
+// `layer`/upper), read-only, for saving it: the squashfs `imageFd` on `lower` (loop device),
+// an overlay of the layer over it on `merged`; nosuid, nodev. Privileged, inside a private
+// mount namespace: the mounts and the loop device go with it.
+[[nodiscard]] Status mountSavedView(int imageFd, const std::filesystem::path& layer,
+                                    const std::filesystem::path& lower,
+                                    const std::filesystem::path& merged);
+
 }  // namespace berth::container
