@@ -2,8 +2,6 @@
 
 #include <unistd.h>
 
-#include <cstdlib>
-
 #include "shared/config/site_mapping.hpp"
 #include "shared/core/process_env.hpp"
 
@@ -16,8 +14,8 @@ Result<config::SiteConfig> loadSite() {
 std::filesystem::path cacheRootFor(const config::SiteConfig& site, std::string_view flag) {
   if (!flag.empty())
     return std::filesystem::path(flag);
-  if (const char* dir = std::getenv("BERTH_CACHE_DIR"); dir && *dir)
-    return dir;
+  if (auto dir = processEnv("BERTH_CACHE_DIR"); dir && !dir->empty())
+    return *dir;
   if (::geteuid() == 0)
     return site.imageCache;
   return cache::ImageCache::defaultRoot();

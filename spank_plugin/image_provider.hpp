@@ -1,6 +1,7 @@
-// Where a step's image comes from: a squashfs path as given, or the site image cache, pulling
-// into it (under the cache's digest lock: one node pulls, the others wait) with the user's
-// registry credentials. And --container-save's writer.
+// The Slurm glue around cache::provideImage (shared/cache/provide.hpp): srun pins the tag as the
+// user; slurmstepd provides the image with the user's registry credentials, stops when Slurm
+// ends the step, and takes a squashfs path as given. And --container-save's writer
+// (container_save.cpp).
 #pragma once
 
 #include "shared/config/site_config.hpp"

@@ -27,9 +27,8 @@ struct StepState {
   // --container-save: where, and the upper dir that holds the changes.
   std::optional<std::filesystem::path> saveTo;
   std::optional<std::filesystem::path> upperDir;
-  bool removeUpperAtExit = false;
-  uint32_t exitedTasks = 0;  // slurmstepd: tasks of this node that have ended  // a save-only upper
-                             // dir (a named one stays for the job)
+  bool removeUpperAtExit = false;  // a save-only upper dir (a named one stays for the job)
+  uint32_t exitedTasks = 0;        // slurmstepd: tasks of this node that have ended
 };
 
 }  // namespace berth::spank

@@ -5,16 +5,16 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <map>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "shared/core/atomic_file.hpp"
+#include "shared/core/process_env.hpp"
+#include "shared/core/read_file.hpp"
 #include "shared/image/reference.hpp"
 
 namespace berth::cache {
@@ -48,12 +48,10 @@ struct Index {
 
 Result<Index> readIndex(const fs::path& path) {
   Index index;
-  std::ifstream in(path);
-  if (!in)
+  Result<std::string> text = readWholeFile(path);
+  if (!text.ok())
     return index;  // no index yet
-  std::stringstream text;
-  text << in.rdbuf();
-  json doc = json::parse(text.str(), nullptr, false);
+  json doc = json::parse(*text, nullptr, false);
   if (doc.is_discarded() || !doc.is_object())
     return Error(fmt::format("cache index `{}` is not valid JSON", path.string()));
   try {
@@ -93,14 +91,17 @@ Result<std::string> digestFileStem(std::string_view digest) {
 }
 
 fs::path ImageCache::defaultRoot() {
-  if (const char* dir = std::getenv("BERTH_CACHE_DIR"); dir && *dir)
-    return dir;
+  auto set = [](std::string_view name) {
+    std::optional<std::string> value = processEnv(name);
+    return value && !value->empty() ? value : std::nullopt;
+  };
+  if (auto dir = set("BERTH_CACHE_DIR"))
+    return *dir;
   if (::geteuid() == 0)
     return "/var/cache/berth";
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
-    return fs::path(xdg) / "berth";
-  const char* home = std::getenv("HOME");
-  return fs::path(home && *home ? home : "/tmp") / ".cache" / "berth";
+  if (auto xdg = set("XDG_CACHE_HOME"))
+    return fs::path(*xdg) / "berth";
+  return fs::path(set("HOME").value_or("/tmp")) / ".cache" / "berth";
 }
 
 Result<ImageCache> ImageCache::open(const fs::path& root, const sys::TrustedOwners& owners) {

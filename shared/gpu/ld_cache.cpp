@@ -2,10 +2,10 @@
 
 #include <bit>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
+
+#include "shared/core/read_file.hpp"
 
 namespace berth::gpu {
 namespace {
@@ -149,14 +149,8 @@ Result<LdCache> parseLdCache(std::string_view bytes) {
 }
 
 Result<LdCache> readLdCache(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return errnoError(fmt::format("open ld.so.cache `{}`", path));
-  std::ostringstream content;
-  content << in.rdbuf();
-  if (in.bad())
-    return errnoError(fmt::format("read ld.so.cache `{}`", path));
-  return parseLdCache(content.str()).withContext(fmt::format("`{}`", path));
+  BERTH_ASSIGN(std::string content, readWholeFile(path).withContext("ld.so.cache"));
+  return parseLdCache(content).withContext(fmt::format("`{}`", path));
 }
 
 int32_t hostLibraryFlags() {
