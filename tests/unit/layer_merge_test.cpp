@@ -477,7 +477,7 @@ TEST_CASE("merge: a whiteout and entries below the same path in one layer") {
 }
 
 // The 10,000-stack campaign's mismatches (docs/pull.md), each as its reduced layer listing.
-TEST_CASE("merge: a whiteout then a hard-link chain below it; an upper whiteout still deletes") {
+TEST_CASE("merge: a whiteout then hard links below it in one layer: upper whiteouts still delete") {
   // Seed 2679: the lower layer whites out f2 (nothing below has it) and makes f2 again with a
   // chain of links; the upper layer deletes one name of the chain. Top-down, the upper whiteout
   // had made f2 a parent of whiteouts only, and the lower `.wh.f2` forgot what lay below it.
