@@ -135,6 +135,7 @@ Result<int> runContainer(const RunArgs& args, const Logger& log) {
   wanted.options.overlaySize = args.overlaySize;
   wanted.options.contain = args.contain;
   wanted.options.noHome = args.noHome || !site.mountHome;
+  wanted.options.workdir = args.pwd;
   for (const auto& bind : args.binds) {
     BERTH_ASSIGN(auto specs, parseMountSpecList(bind));
     specs = resolveSources(std::move(specs), cwd);

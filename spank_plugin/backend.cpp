@@ -30,6 +30,7 @@ Result<Container> buildContainer(const config::SiteConfig& site, const Container
   BERTH_ASSIGN(wanted.options.binds, mountSpecs(request.mounts));
   wanted.options.writable = request.writable;
   wanted.options.noHome = !request.mountHome;
+  wanted.options.workdir = request.workdir.value_or("");
   wanted.hostPaths = request.hostPaths;
   wanted.persistentLayer = request.persistentUpper;
   wanted.gpu = request.gpu;

@@ -46,6 +46,7 @@ struct ContainerRequest {
   bool writable = false;
   bool mountHome = true;
   std::vector<std::string> mounts;               // the user's --container-mounts
+  std::optional<std::string> workdir;            // --container-workdir: made when missing
   std::vector<std::filesystem::path> hostPaths;  // bound at the same path (PMIx dirs, batch script)
   // For named containers and --container-save: the overlay's layer lives in this host
   // directory (DIR/upper and DIR/work, kept between steps) instead of in a tmpfs.

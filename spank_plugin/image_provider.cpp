@@ -4,6 +4,7 @@
 
 #include "shared/cache/provide.hpp"
 #include "shared/core/cancel.hpp"
+#include "shared/image/reference.hpp"
 #include "shared/registry/credentials.hpp"
 #include "shared/sys/identity.hpp"
 #include "spank_plugin/option_checks.hpp"
@@ -29,7 +30,15 @@ Result<registry::EnvLookup> userCredentials(const ImageRequest& request,
     BERTH_ASSIGN(auto scope, sys::FsIdentityScope::assume(user));
     registry::CredentialStore store(jobEnv, registry::defaultUserConfigDir(jobEnv),
                                     registry::defaultDockerConfigPath(jobEnv));
-    BERTH_ASSIGN(found, store.lookup(registry));
+    // enroot's USER@ in the reference: that user's entry. None of theirs: none at all, and the
+    // registry client says so if the registry asks for credentials.
+    auto reference = image::parseImageReference(request.image);
+    std::string wantedUser = reference.ok() ? reference->user : std::string();
+    auto entry = store.lookup(registry, wantedUser);
+    if (entry.ok())
+      found = std::move(entry).value();
+    else if (wantedUser.empty())
+      return std::move(entry).error();
   }
   std::string suffix = registry::credentialEnvSuffix(registry);
   // The user's plain-HTTP registries are honoured only for a pull by digest: whatever the

@@ -87,6 +87,7 @@ Status buildStepContainer(StepState& state, const NodeFacts& node, const Environ
                            .writable = switches.writable,
                            .mountHome = switches.mountHome,
                            .mounts = {},
+                           .workdir = state.workdir,
                            .hostPaths = stepHostPaths(node, slurmConf),
                            .persistentUpper = std::nullopt,
                            .gpu = std::nullopt};

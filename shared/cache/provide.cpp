@@ -35,7 +35,7 @@ Result<std::string> pullSource(const ImageWanted& wanted) {
     return wanted.image;
   BERTH_ASSIGN(image::ImageReference reference, image::parseImageReference(wanted.image));
   reference.digest = *wanted.pinnedDigest;
-  return reference.toString();
+  return reference.toStringWithUser();  // USER@ still picks whose credentials
 }
 
 // The reference of a registry source; nothing for other sources.

@@ -103,6 +103,8 @@ std::optional<sys::NodeKind> mountPointKind(const MountOp& op, const OpenedSourc
     case MountOpKind::kPasswd:
     case MountOpKind::kGroup:
       return sys::NodeKind::kFile;
+    case MountOpKind::kDirectory:
+      return sys::NodeKind::kDirectory;
     case MountOpKind::kTmpfs:
     case MountOpKind::kSymlink:
       break;
@@ -268,7 +270,7 @@ Result<sys::ChildProcess> executeMountPlan(const MountPlan& plan, const sys::Ide
     std::vector<std::optional<sys::NodeKind>> kinds(plan.ops.size());
     for (size_t i = 0; i < plan.ops.size(); ++i)
       kinds[i] = mountPointKind(plan.ops[i], sources[i]);
-    BERTH_TRY(makeLinkTargetsInUpper(plan, lowerFd.get(), staging.upper(), kinds));
+    BERTH_TRY(makeMountPointsInUpper(plan, lowerFd.get(), staging.upper(), kinds));
   }
   fs::path upper = staging.upper();
   fs::path work = staging.work();
@@ -321,6 +323,13 @@ Result<sys::ChildProcess> executeMountPlan(const MountPlan& plan, const sys::Ide
         BERTH_ASSIGN(UniqueFd mounted, sys::openInRoot(rootFd.get(), target.path, O_PATH));
         if (::fstat(mounted.get(), &st) == 0)
           creatable.push_back(st.st_dev);
+        break;
+      }
+      case MountOpKind::kDirectory: {
+        // Only when missing as the container sees it (the image's symlinks followed inside).
+        if (sys::openInRoot(rootFd.get(), op.target, O_PATH).ok())
+          break;
+        BERTH_TRY(mountPoint(rootFd.get(), creatable, op, sys::NodeKind::kDirectory, plan));
         break;
       }
       case MountOpKind::kSymlink: {

@@ -156,7 +156,16 @@ Result<MountPlan> buildMountPlan(const PlanInputs& in) {
   // their mount points are made in the overlay. A user's bind into a read-only image needs
   // the mount point to exist (or a writable container).
   addBinds(in.config.defaultBinds, "site bind", MissingTarget::kCreate);
-  addBinds(in.options.binds, in.names.bind, MissingTarget::kCreateIfWritable);
+  addBinds(in.options.binds, in.names.bind, MissingTarget::kCreateForUser);
+  // The working directory asked for: made like a bind's mount point when it is missing.
+  if (!in.options.workdir.empty() && in.options.workdir.front() == '/') {
+    MountOp workdir;
+    workdir.kind = MountOpKind::kDirectory;
+    workdir.target = in.options.workdir;
+    workdir.missing = MissingTarget::kCreateForUser;
+    workdir.origin = fmt::format("{} {}", in.names.workdir, in.options.workdir);
+    plan.ops.push_back(workdir);
+  }
   for (const auto& op : plan.ops)
     if (op.kind == MountOpKind::kBind && (op.source.front() != '/' || op.target.front() != '/'))
       return Error(fmt::format("{}: paths must be absolute", op.origin));

@@ -20,12 +20,18 @@ enum class MountOpKind {
   kSymlink,  // a symlink `target` -> `source` (minimal /dev: ptmx, fd, stdin, ...)
   kPasswd,   // the image's /etc/passwd plus the user's entry, bound on `target`
   kGroup,    // the image's /etc/group plus the user's primary group, bound on `target`
+  kDirectory,  // the directory `target` (the working directory asked for), made when missing;
+               // nothing is mounted
 };
 
-// What to do when the mount point does not exist in the image.
+// What to do when the mount point does not exist in the image. Either way it is made in the
+// container's own layer (the overlay's upper directory: a tmpfs, or a named container's
+// directory), never in the image, which stays mounted read-only below it (Apptainer#728,
+// Shifter#265 ask for this), and never on a host directory bound earlier.
 enum class MissingTarget {
-  kCreate,            // create it (in the overlay; system mounts)
-  kCreateIfWritable,  // create it only in a writable image, else fail (user binds)
+  kCreate,         // system mounts: skipped where a user namespace cannot make it
+  kCreateForUser,  // the user's binds and working directory: never through a symlink out of
+                   // the image; an error where it cannot be made
 };
 
 struct MountOp {

@@ -76,10 +76,10 @@ Result<UniqueFd> createInParent(int rootFd, int parentFd, const std::string& tar
     int fd = ::openat(parentFd, name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
                       0644);
     if (fd < 0)
-      return errnoError(fmt::format("create `{}` in the image", target));
+      return errnoError(fmt::format("create `{}` in the container", target));
     ::close(fd);
   } else if (::mkdirat(parentFd, name.c_str(), 0755) != 0 && errno != EEXIST) {
-    return errnoError(fmt::format("create directory `{}` in the image", target));
+    return errnoError(fmt::format("create directory `{}` in the container", target));
   }
   return sys::openInRoot(rootFd, target, O_PATH);
 }
@@ -214,7 +214,7 @@ Result<ResolvedPath> resolveInImage(int rootFd, const std::string& path) {
 
 Result<MountPoint> mountPoint(int rootFd, const CreatableDevices& creatable, const MountOp& op,
                               sys::NodeKind kind, const MountPlan& plan) {
-  if (op.missing == MissingTarget::kCreateIfWritable)
+  if (op.missing == MissingTarget::kCreateForUser)
     BERTH_TRY(checkUserDestination(rootFd, op));
   MountPoint point;
   point.path = op.target;
@@ -244,14 +244,10 @@ Result<MountPoint> mountPoint(int rootFd, const CreatableDevices& creatable, con
     if (existing.error().errnum() != ENOENT)
       return std::move(existing).error().withContext(op.origin);
   }
-  bool writable = plan.writable;
-  if (op.missing == MissingTarget::kCreateIfWritable && !writable)
-    return Error(fmt::format(
-        "{}: destination `{}` does not exist in the read-only image (create it in the image, "
-        "or use {})",
-        op.origin, op.target, plan.names.writable));
-  // Create only inside the image's overlay or a tmpfs of the plan, never on a host directory
-  // bound earlier (/tmp): check the file system of the deepest existing ancestor first.
+  // Missing: made in the container's own layer, read-only image or not (the image itself is
+  // mounted read-only below the overlay and never changes). Only inside the overlay or a tmpfs
+  // of the plan, never on a host directory bound earlier (/tmp): check the file system of the
+  // deepest existing ancestor first.
   auto ancestor = deepestExistingDirectory(rootFd, point.path);
   if (!ancestor.ok())
     return std::move(ancestor).error().withContext(op.origin);
@@ -272,33 +268,53 @@ Result<MountPoint> mountPoint(int rootFd, const CreatableDevices& creatable, con
   return point;
 }
 
-Status makeLinkTargetsInUpper(const MountPlan& plan, int lowerFd, const fs::path& upper,
+Status makeMountPointsInUpper(const MountPlan& plan, int lowerFd, const fs::path& upper,
                               const std::vector<std::optional<sys::NodeKind>>& kinds) {
   for (size_t i = 0; i < plan.ops.size(); ++i) {
     const MountOp& op = plan.ops[i];
-    if (!kinds[i] || op.missing != MissingTarget::kCreate)
+    if (!kinds[i])
       continue;
+    std::string path = op.target;
     int fd = openWithoutLinks(lowerFd, op.target, O_PATH);
-    if (fd >= 0)
+    if (fd >= 0) {
       ::close(fd);
-    if (fd >= 0 || errno != ELOOP)
-      continue;  // no symlink on the way: mountPoint() handles it
-    auto resolved = resolveInImage(lowerFd, op.target);
-    if (!resolved.ok() || sys::openInRoot(lowerFd, resolved->path, O_PATH).ok())
-      continue;  // refused (mountPoint() says why), or the target exists
-    std::deque<std::string> parts = components(resolved->path);
-    fs::path path = upper;
+      continue;  // in the image: nothing to make
+    }
+    if (errno == ELOOP) {
+      auto resolved = resolveInImage(lowerFd, op.target);
+      if (!resolved.ok() || sys::openInRoot(lowerFd, resolved->path, O_PATH).ok())
+        continue;  // refused (mountPoint() says why), or the target exists
+      path = resolved->path;
+    } else if (errno != ENOENT || op.missing != MissingTarget::kCreateForUser) {
+      continue;  // a system mount point missing from the image is skipped (mountPoint())
+    }
+    std::deque<std::string> parts = components(path);
+    fs::path made = upper;
+    std::string inImage;
     for (size_t j = 0; j < parts.size(); ++j) {
-      path /= parts[j];
+      made /= parts[j];
+      inImage += "/" + parts[j];
       bool last = j + 1 == parts.size();
       if (last && *kinds[i] == sys::NodeKind::kFile) {
-        UniqueFd file(::open(path.c_str(), O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644));
+        UniqueFd file(::open(made.c_str(), O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644));
         if (!file)
-          return errnoError(
-              fmt::format("{}: create `{}` in the writable layer", op.origin, resolved->path));
-      } else if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
-        return errnoError(
-            fmt::format("{}: create `{}` in the writable layer", op.origin, resolved->path));
+          return errnoError(fmt::format("{}: create `{}` in the writable layer", op.origin, path));
+        continue;
+      }
+      if (::mkdir(made.c_str(), 0755) != 0) {
+        if (errno == EEXIST)
+          continue;
+        return errnoError(fmt::format("{}: create `{}` in the writable layer", op.origin, path));
+      }
+      // A directory of the image made again in the upper layer lends the merged directory its
+      // attributes: keep the image's mode (the owner cannot be kept: the image's root is not
+      // mapped in the user namespace).
+      struct stat st {};
+      int dir = openWithoutLinks(lowerFd, inImage, O_PATH | O_DIRECTORY);
+      if (dir >= 0) {
+        if (::fstat(dir, &st) == 0)
+          ::chmod(made.c_str(), st.st_mode & 07777);
+        ::close(dir);
       }
     }
   }

@@ -1,5 +1,6 @@
-// Mount points inside the container root: where a MountOp lands, found (and made when missing)
-// without ever leaving the image, including through the image's own symlinks.
+// Mount points inside the container root: where a MountOp lands, found (and made when missing,
+// in the container's own layer, read-only image or not) without ever leaving the image,
+// including through the image's own symlinks.
 //
 // Images ship their system files as symlinks (systemd: /etc/resolv.conf ->
 // ../run/systemd/resolve/stub-resolv.conf, often dangling). A mount onto such a path lands on
@@ -50,11 +51,12 @@ struct MountPoint {
                                             const MountPlan& plan);
 
 // Unprivileged mode: a user namespace cannot create a mount point in the image's root-owned
-// directories, so the mount points behind the image's symlinks (when their targets are
-// missing) are made in the overlay's upper directory `upper` before the overlay is mounted;
-// `lowerFd` is the image's root. `kinds[i]` is what plan.ops[i] mounts (none: it makes no
-// mount point, a tmpfs does not need one made in advance).
-[[nodiscard]] Status makeLinkTargetsInUpper(const MountPlan& plan, int lowerFd,
+// directories, so the missing mount points behind the image's symlinks, and the missing
+// destinations of the user's binds and working directory, are made in the overlay's upper
+// directory `upper` before the overlay is mounted; `lowerFd` is the image's root. `kinds[i]`
+// is what plan.ops[i] mounts (none: it makes no mount point, a tmpfs does not need one made
+// in advance).
+[[nodiscard]] Status makeMountPointsInUpper(const MountPlan& plan, int lowerFd,
                                             const std::filesystem::path& upper,
                                             const std::vector<std::optional<sys::NodeKind>>& kinds);
 

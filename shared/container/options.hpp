@@ -35,6 +35,8 @@ struct ContainerOptions {
   std::string overlaySize;       // --overlay-size; empty: the site's
   bool contain = false;          // --contain: private /tmp, /var/tmp, minimal /dev
   bool noHome = false;           // no home bind (berth.conf mount_home, or the user's choice)
+  // --container-workdir / --pwd (absolute): made in the container's own layer when missing.
+  std::string workdir;
 };
 
 // How a face names the user's choices in the library's messages: the library names the item,

@@ -199,6 +199,10 @@ std::string ImageReference::toString() const {
   return out;
 }
 
+std::string ImageReference::toStringWithUser() const {
+  return user.empty() ? toString() : fmt::format("{}@{}", user, toString());
+}
+
 std::string ImageReference::apiEndpoint() const {
   return registry == kDockerHubRegistry ? std::string(kDockerHubApiHost) : registry;
 }

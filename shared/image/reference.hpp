@@ -29,6 +29,9 @@ struct ImageReference {
 
   // Normalised: "docker.io/library/ubuntu:latest[@sha256:..]".
   std::string toString() const;
+  // The same with enroot's USER@ in front when there is one: for handing the reference on to
+  // a pull (which looks up that user's credentials), never for printing or caching.
+  std::string toStringWithUser() const;
   // host[:port] to talk to: "registry-1.docker.io" for docker.io.
   std::string apiEndpoint() const;
   // "docker.io/library/ubuntu" (no tag, no digest).

@@ -16,6 +16,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     expected.user.clear();
     if (!again.ok() || !(*again == expected))
       std::abort();
+    auto withUser = berth::image::parseImageReference(ref->toStringWithUser());
+    if (!withUser.ok() || !(*withUser == *ref))
+      std::abort();
     (void)ref->apiEndpoint();
   }
   (void)berth::image::normalizeRegistryName(text);

@@ -51,6 +51,15 @@ check_tiny() {  # REF: a busybox image with berth's metadata
 check_tiny "docker://$REG/tiny:latest"
 check_tiny "$REG/tiny:zstd"
 check_tiny "$REG/tiny:docker"
+# enroot/pyxis spellings, as sbatch scripts written for pyxis use them: the same images,
+# recorded under the canonical name (USER@ matters only to a registry asking for credentials).
+check_tiny "$REG#tiny:latest"
+check_tiny "docker://someone@$REG#tiny:zstd"
+listed=$("$BERTH_BIN" cache --cache "$work/cache" list)
+awk -v ref="$REG/tiny:latest" '$1 == ref {found=1} END {exit !found}' <<<"$listed" ||
+  fail "$REG#tiny:latest is not listed as $REG/tiny:latest: $listed"
+! grep -q '#' <<<"$listed" || fail "an enroot spelling was recorded: $listed"
+echo "ok: enroot/pyxis references"
 
 # The layered image: the merged tree must equal umoci's (setuid/setgid bits included).
 listing=$SRC/scripts/lib/images/tree_listing.py

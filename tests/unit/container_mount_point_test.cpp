@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -85,4 +86,90 @@ TEST_CASE("resolveInImage: symlinks are followed inside the image only") {
   auto notDir = resolve("/etc/hosts.real/x");
   REQUIRE_FALSE(notDir.ok());
   CHECK(notDir.error().message() == "`/etc/hosts.real` in the image: Not a directory");
+}
+
+namespace {
+
+berth::container::MountOp userBind(const std::string& target) {
+  berth::container::MountOp op;
+  op.source = "/data";
+  op.target = target;
+  op.checkAsUser = true;
+  op.missing = berth::container::MissingTarget::kCreateForUser;
+  op.origin = "bind /data:" + target;
+  return op;
+}
+
+dev_t deviceOf(const fs::path& path) {
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  return st.st_dev;
+}
+
+}  // namespace
+
+TEST_CASE("mountPoint: a user's missing destination is made in the container's layer") {
+  using namespace berth::container;
+  ImageRoot image;
+  REQUIRE(image.fd);
+  MountPlan plan;  // read-only: plan.writable is false
+  CreatableDevices layer{deviceOf(image.dir.path())};
+  auto point = mountPoint(image.fd.get(), layer, userBind("/does/not/exist"),
+                          sys::NodeKind::kDirectory, plan);
+  REQUIRE_MESSAGE(point.ok(), point.error().message());
+  CHECK(point->fd);
+  CHECK(fs::is_directory(image.dir.path() / "does/not/exist"));
+  // A file destination is made as a file.
+  point = mountPoint(image.fd.get(), layer, userBind("/etc/new.conf"), sys::NodeKind::kFile, plan);
+  REQUIRE(point.ok());
+  CHECK(fs::is_regular_file(image.dir.path() / "etc/new.conf"));
+  // An existing one is used as it is.
+  point = mountPoint(image.fd.get(), layer, userBind("/etc"), sys::NodeKind::kDirectory, plan);
+  REQUIRE(point.ok());
+  CHECK(point->path == "/etc");
+}
+
+TEST_CASE("mountPoint: never made outside the container's layer or through a link out") {
+  using namespace berth::container;
+  ImageRoot image;
+  REQUIRE(image.fd);
+  MountPlan plan;
+  // The root's file system is not one the plan may write to (a host directory bound there).
+  auto refused =
+      mountPoint(image.fd.get(), {}, userBind("/run/new"), sys::NodeKind::kDirectory, plan);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message() ==
+        "bind /data:/run/new: destination `/run/new` does not exist, and `/run` is not part of "
+        "the image");
+  CHECK_FALSE(fs::exists(image.dir.path() / "run/new"));
+  // Through a symlink that climbs out of the image.
+  CreatableDevices layer{deviceOf(image.dir.path())};
+  refused =
+      mountPoint(image.fd.get(), layer, userBind("/etc/passwd/x"), sys::NodeKind::kDirectory, plan);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message().find("leading out of the image") != std::string::npos);
+  CHECK_FALSE(fs::exists(image.dir.path().parent_path() / "outside"));
+}
+
+TEST_CASE("plan: the working directory asked for is an op made when missing, after the binds") {
+  using namespace berth::container;
+  PlanInputs in;
+  in.image = {ImageKind::kSquashfs, "/images/x.sqsh"};
+  in.user.uid = 1001;
+  in.user.home = "/home/alice";
+  in.options.binds = {{"/data", "/mnt/data", false}};
+  in.options.workdir = "/work/dir";
+  in.names.workdir = "--container-workdir";
+  auto plan = buildMountPlan(in);
+  REQUIRE(plan.ok());
+  REQUIRE_FALSE(plan->ops.empty());
+  const MountOp& last = plan->ops.back();
+  CHECK(last.kind == MountOpKind::kDirectory);
+  CHECK(last.target == "/work/dir");
+  CHECK(last.missing == MissingTarget::kCreateForUser);
+  CHECK(last.origin == "--container-workdir /work/dir");
+  in.options.workdir = "";
+  plan = buildMountPlan(in);
+  REQUIRE(plan.ok());
+  CHECK(plan->ops.back().kind != MountOpKind::kDirectory);
 }

@@ -102,8 +102,8 @@ TEST_CASE("plan: --contain, --no-home, writable, user and site binds") {
   CHECK(findTarget(*plan, "/dev/pts")->allowDevices);
   CHECK(findTarget(*plan, "/dev/ptmx")->kind == MountOpKind::kSymlink);
   CHECK(findTarget(*plan, "/dev/shm")->kind == MountOpKind::kTmpfs);
-  // Site binds come before user binds, both checked as the user. A site bind's mount point is
-  // made in the overlay (it must work with any image); a user's only when writable.
+  // Site binds come before user binds, both checked as the user. Missing mount points are made
+  // in the container's own layer; a user's that cannot be made is an error.
   auto all = targets(*plan);
   auto scratch = std::find(all.begin(), all.end(), "/scratch");
   auto data = std::find(all.begin(), all.end(), "/mnt/data");
@@ -113,7 +113,7 @@ TEST_CASE("plan: --contain, --no-home, writable, user and site binds") {
   const MountOp* dataOp = findTarget(*plan, "/mnt/data");
   CHECK(dataOp->readOnly);
   CHECK(dataOp->checkAsUser);
-  CHECK(dataOp->missing == MissingTarget::kCreateIfWritable);
+  CHECK(dataOp->missing == MissingTarget::kCreateForUser);
   CHECK(dataOp->origin == "bind /data:/mnt/data:ro");  // the item, named by no face
   const MountOp* scratchOp = findTarget(*plan, "/scratch");
   CHECK(scratchOp->checkAsUser);

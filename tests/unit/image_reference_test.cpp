@@ -123,6 +123,8 @@ TEST_CASE("image reference: enroot/pyxis spellings give the canonical form") {
     ImageReference again = parsed(ref.toString());
     CHECK(again.toString() == ref.toString());
     CHECK(again.user.empty());
+    // Handed on with its user (a pinned pull), it parses back whole.
+    CHECK(parsed(ref.toStringWithUser()) == ref);
   }
   ImageReference ref = parsed("alice@nvcr.io#nvidia/pytorch:24.05-py3");
   CHECK(ref.registry == "nvcr.io");
