@@ -7,8 +7,9 @@ include(GNUInstallDirs)
 
 # Slurm's plugin directory (PluginDir). Default: where the build host's Slurm keeps its plugins
 # (Debian's slurm-wlm: /usr/lib/<multiarch>/slurm-wlm; SchedMD's RPMs: /usr/lib64/slurm), else
-# LIBDIR/slurm under the install prefix. auth_munge.so is in every Slurm installation.
-set(berth_plugin_dir_default ${CMAKE_INSTALL_LIBDIR}/slurm)
+# PREFIX/LIBDIR/slurm. auth_munge.so is in every Slurm installation. Always absolute: the
+# plugstack.conf line names it, and the packages install it there whatever their prefix.
+set(berth_plugin_dir_default ${CMAKE_INSTALL_FULL_LIBDIR}/slurm)
 foreach(dir /usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/slurm-wlm /usr/lib64/slurm /usr/lib/slurm)
   if(EXISTS ${dir}/auth_munge.so)
     set(berth_plugin_dir_default ${dir})
@@ -17,11 +18,10 @@ foreach(dir /usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/slurm-wlm /usr/lib64/slurm /u
 endforeach()
 set(BERTH_SLURM_PLUGIN_DIR ${berth_plugin_dir_default} CACHE PATH
   "Slurm's plugin directory (PluginDir): spank_berth.so is installed there")
-if(IS_ABSOLUTE ${BERTH_SLURM_PLUGIN_DIR})
-  set(berth_plugin_path ${BERTH_SLURM_PLUGIN_DIR}/spank_berth.so)
-else()
-  set(berth_plugin_path ${CMAKE_INSTALL_PREFIX}/${BERTH_SLURM_PLUGIN_DIR}/spank_berth.so)
+if(NOT IS_ABSOLUTE ${BERTH_SLURM_PLUGIN_DIR})
+  message(FATAL_ERROR "BERTH_SLURM_PLUGIN_DIR must be an absolute path: ${BERTH_SLURM_PLUGIN_DIR}")
 endif()
+set(berth_plugin_path ${BERTH_SLURM_PLUGIN_DIR}/spank_berth.so)
 
 install(TARGETS berth RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS spank_berth LIBRARY DESTINATION ${BERTH_SLURM_PLUGIN_DIR}
@@ -103,10 +103,14 @@ set(CPACK_RPM_PACKAGE_LICENSE "unknown")
 set(CPACK_RPM_PACKAGE_GROUP "System Environment/Base")
 set(CPACK_RPM_PACKAGE_REQUIRES
   "libcurl.so.4()(64bit), libcrypto.so.3()(64bit), libarchive.so.13()(64bit)")
+# (Weak dependencies: cpack leaves them out where rpmbuild lacks them, as Debian's does.)
 set(CPACK_RPM_PACKAGE_SUGGESTS "libhwloc.so.15()(64bit), libsquashfuse_ll.so.0()(64bit)")
-set(CPACK_RPM_USER_FILELIST "%config(noreplace) ${berth_conf_dir}/berth.conf")
+# cpack marks every file with an absolute destination %config; the plugin is not one.
+set(CPACK_RPM_USER_FILELIST "%config(noreplace) ${berth_conf_dir}/berth.conf"
+  "%attr(0644,root,root) ${berth_plugin_path}")
 get_filename_component(berth_plugin_parent ${BERTH_SLURM_PLUGIN_DIR} DIRECTORY)
 set(CPACK_RPM_EXCLUDE_FROM_AUTO_FILELIST_ADDITION ${BERTH_SLURM_PLUGIN_DIR} ${berth_plugin_parent}
-  /usr/share/bash-completion /usr/share/bash-completion/completions)
+  /usr/share/bash-completion /usr/share/bash-completion/completions /usr/share/man
+  /usr/share/man/man1)
 
 include(CPack)

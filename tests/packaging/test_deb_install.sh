@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The .deb as a site installs it: `cpack -G DEB` from the build, its control data (Depends that
 # apt can satisfy here, berth.conf a conffile), `dpkg --root` into an empty scratch root (the
-# exact file list), then the test cluster restarted with the INSTALLED spank_berth.so and the
-# installed berth.conf, and one `srun --container-image` step on each node. The cluster is
-# given back with the build's plugin at exit, as scripts/testbed started it.
+# exact file list; the .rpm's too where rpmbuild is installed), then the test cluster restarted
+# with the INSTALLED spank_berth.so and the installed berth.conf, and one
+# `srun --container-image` step on each node. The cluster is given back with the build's
+# plugin at exit, as scripts/testbed started it.
 source "$(dirname "$0")/../integration/lib.sh"
 
 build=${BERTH_BUILD_DIR:-$BERTH_TOP/build}
@@ -87,6 +88,19 @@ cmp -s "$root/etc/berth/berth.conf" "$BERTH_TOP/slurm_conf_examples/berth.conf" 
   fail "installed berth.conf differs from slurm_conf_examples/berth.conf"
 assert_eq "$(grep -v '^#' "$root/usr/share/berth/plugstack.conf" | grep .)" \
   "required $plugin_dir/spank_berth.so" "plugstack.conf snippet"
+
+# The RPM from the same build (where rpmbuild is installed): the same files; berth.conf its only
+# %config file (cpack would mark every absolute path %config, the plugin included).
+if command -v rpmbuild >/dev/null; then
+  cpack --config "$build/CPackConfig.cmake" -G RPM -B "$work/rpm" >"$work/cpack-rpm.log" 2>&1 ||
+    { cat "$work/cpack-rpm.log" >&2; fail "cpack -G RPM failed"; }
+  rpm=$(echo "$work"/rpm/berth-"$version"-1.x86_64.rpm)
+  [ -f "$rpm" ] || fail "no $rpm: $(ls "$work/rpm")"
+  assert_eq "$(rpm -qp --qf '[%{FILEMODES:perms} %{FILENAMES}\n]' "$rpm" | awk '$1 ~ /^-/ {print $2}' | sort)" \
+    "$expected" "files of the .rpm"
+  assert_eq "$(rpm -qp --configfiles "$rpm")" /etc/berth/berth.conf "%config files of the .rpm"
+  assert_contains "$(rpm -qpR "$rpm")" "libcurl.so.4()(64bit)" "Requires of the .rpm"
+fi
 
 # 3. The cluster with the installed plugin and the installed (all-defaults) berth.conf; the test
 # bed's registries and site cache as plugstack.conf arguments.
