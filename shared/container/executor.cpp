@@ -9,10 +9,10 @@
 
 #include <fmt/format.h>
 
-#include "shared/convert/image_files.hpp"
 #include "shared/container/mount_point.hpp"
 #include "shared/container/passwd.hpp"
 #include "shared/container/squashfs_server.hpp"
+#include "shared/convert/image_files.hpp"
 #include "shared/sys/loop_device.hpp"
 #include "shared/sys/mount.hpp"
 #include "shared/sys/resolve.hpp"

@@ -8,9 +8,9 @@
 
 #include <doctest/doctest.h>
 
-#include "shared/convert/image_files.hpp"
 #include "shared/container/image_inspect.hpp"
 #include "shared/container/mount_plan.hpp"
+#include "shared/convert/image_files.hpp"
 #include "shared/core/temp_dir.hpp"
 
 using namespace berth;
