@@ -134,6 +134,9 @@ expect_error "requires credentials" "$auth/tiny:latest"
 suffix=$(echo "$auth" | tr -c 'A-Za-z0-9\n' '_' | tr a-z A-Z)
 export "BERTH_REGISTRY_USER_$suffix=$BERTH_TEST_AUTH_USER" "BERTH_REGISTRY_PASSWORD_$suffix=$BERTH_TEST_AUTH_PASSWORD"
 expect_ok "$auth/tiny:latest"
+echo "== enroot's USER@REGISTRY#IMAGE: that user's credentials, never another's or none"
+expect_ok "$BERTH_TEST_AUTH_USER@$auth#tiny:latest"
+expect_error "no credentials of user \`someone-else\` for $auth" "someone-else@$auth#tiny:latest"
 unset "BERTH_REGISTRY_USER_$suffix" "BERTH_REGISTRY_PASSWORD_$suffix"
 
 echo "== Bearer token flow (proxy in front of the registry)"
