@@ -12,13 +12,13 @@
 #include "image_tool/image_resolver.hpp"
 #include "image_tool/site.hpp"
 #include "shared/container/build.hpp"
-#include "shared/core/process_env.hpp"
 #include "shared/container/entrypoint.hpp"
 #include "shared/container/environment.hpp"
 #include "shared/container/gpu_container.hpp"
 #include "shared/container/image_source.hpp"
 #include "shared/container/launch.hpp"
 #include "shared/container/mount_plan.hpp"
+#include "shared/core/process_env.hpp"
 #include "shared/image/metadata.hpp"
 #include "shared/sys/process.hpp"
 
@@ -144,7 +144,7 @@ Result<int> runContainer(const RunArgs& args, const Logger& log) {
   if (args.gpu || !args.gpus.empty() || !args.gpuCaps.empty()) {
     BERTH_ASSIGN(wanted.gpu, gpuWanted(args));
   }
-  wanted.names = {.bind = "--bind", .writable = "--writable-tmpfs", .workdir = "--pwd"};
+  wanted.names = {.bind = "--bind", .workdir = "--pwd"};
 
   BERTH_ASSIGN(BuiltContainer built, buildContainer(site, wanted));
   for (const std::string& warning : built.gpu.injection.warnings)
@@ -173,13 +173,14 @@ Result<int> runContainer(const RunArgs& args, const Logger& log) {
                checkGpuAndEnvironment(built.gpu, container, config.labels, std::move(spec.env)));
   // The same rule as a Slurm task's; the mount plan knows whether the caller's directory is
   // inside, and chdir names a missing --pwd.
-  BERTH_ASSIGN(spec.workingDir,
-               workingDirectory({.requested = args.pwd.empty() ? std::nullopt
-                                                               : std::optional<std::string>(args.pwd),
-                                 .callerDir = built.plan.hostCwdInside.value_or(""),
-                                 .imageWorkdir = config.workingDir,
-                                 .exists = {}},
-                                wanted.names));
+  BERTH_ASSIGN(
+      spec.workingDir,
+      workingDirectory(
+          {.requested = args.pwd.empty() ? std::nullopt : std::optional<std::string>(args.pwd),
+           .callerDir = built.plan.hostCwdInside.value_or(""),
+           .imageWorkdir = config.workingDir,
+           .exists = {}},
+          wanted.names));
 
   // Like system(3): the terminal's SIGINT/SIGQUIT reach the container directly; we wait.
   // Termination requests sent to berth itself are passed on.
@@ -208,9 +209,10 @@ void addCommonOptions(CLI::App* command, RunArgs& args) {
   command->add_flag("-e,--cleanenv", args.cleanEnv,
                     "Pass only HOME, USER, LOGNAME, TERM, TMPDIR and launcher variables (SLURM_*, "
                     "PMIX_*, ...) of the host environment");
-  command->add_option("--env", args.envs,
-                      "NAME=VALUE: set it inside; NAME[,NAME...]: the host's value wins over the "
-                      "image's (repeatable)")
+  command
+      ->add_option("--env", args.envs,
+                   "NAME=VALUE: set it inside; NAME[,NAME...]: the host's value wins over the "
+                   "image's (repeatable)")
       ->allow_extra_args(false);
   command->add_option("--env-file", args.envFiles, "Read NAME=VALUE lines from a file")
       ->allow_extra_args(false);

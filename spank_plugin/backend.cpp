@@ -59,9 +59,7 @@ Result<Container> buildContainer(const config::SiteConfig& site, const Container
 }  // namespace
 
 container::ItemNames srunItemNames() {
-  return {.bind = "--container-mounts",
-          .writable = "--container-writable",
-          .workdir = "--container-workdir"};
+  return {.bind = "--container-mounts", .workdir = "--container-workdir"};
 }
 
 Backend makeBackend(const config::SiteConfig& site, const Logger& log) {

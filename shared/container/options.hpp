@@ -42,9 +42,8 @@ struct ContainerOptions {
 // How a face names the user's choices in the library's messages: the library names the item,
 // each face supplies its own words for it (its flag names). The defaults name no face.
 struct ItemNames {
-  std::string bind = "bind";                      // a user's bind: "bind /a:/b: ..."
-  std::string writable = "a writable container";  // how to get a writable scratch layer
-  std::string workdir = "workdir";                // the requested working directory
+  std::string bind = "bind";        // a user's bind: "bind /a:/b: ..."
+  std::string workdir = "workdir";  // the requested working directory
 };
 
 }  // namespace berth::container

@@ -126,11 +126,10 @@ TEST_CASE("plan: messages name the user's choices in the face's words") {
   auto in = baseInputs();
   in.options.binds = {{"/data", "/mnt/data", false}};
   in.names.bind = "--container-mounts";
-  in.names.writable = "--container-writable";
   auto plan = buildMountPlan(in);
   REQUIRE(plan.ok());
   CHECK(findTarget(*plan, "/mnt/data")->origin == "--container-mounts /data:/mnt/data");
-  CHECK(plan->names.writable == "--container-writable");
+  CHECK(plan->names.bind == "--container-mounts");
 }
 
 TEST_CASE("plan: unprivileged, root user, refusals") {

@@ -13,10 +13,8 @@ using namespace berth::container;
 
 namespace {
 
-const ItemNames kSrun{.bind = "--container-mounts",
-                      .writable = "--container-writable",
-                      .workdir = "--container-workdir"};
-const ItemNames kCli{.bind = "--bind", .writable = "--writable-tmpfs", .workdir = "--pwd"};
+const ItemNames kSrun{.bind = "--container-mounts", .workdir = "--container-workdir"};
+const ItemNames kCli{.bind = "--bind", .workdir = "--pwd"};
 
 }  // namespace
 

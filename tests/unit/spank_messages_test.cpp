@@ -9,7 +9,7 @@ using namespace berth;
 TEST_CASE("srun's messages name --container-mounts and --container-writable, not the CLI's") {
   container::ItemNames names = spank::srunItemNames();
   CHECK(names.bind == "--container-mounts");
-  CHECK(names.writable == "--container-writable");
+  CHECK(names.workdir == "--container-workdir");
   container::PlanInputs in;
   in.image = {container::ImageKind::kSquashfs, "/images/x.sqsh"};
   in.user.name = "alice";
@@ -28,5 +28,4 @@ TEST_CASE("srun's messages name --container-mounts and --container-writable, not
     }
   }
   CHECK(found);
-  CHECK(plan->names.writable.find("--writable-tmpfs") == std::string::npos);
 }
