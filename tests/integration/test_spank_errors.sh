@@ -15,7 +15,7 @@ expect_user_error 'no-such-image' srun -N1 -n1 --container-image="$BERTH_TEST_RE
 expect_user_error '127.0.0.1:1' srun -N1 -n1 --container-image=127.0.0.1:1/unreachable:1 true
 expect_user_error 'invalid image reference' srun -N1 -n1 --container-image='UPPER/Case::bad' true
 expect_user_error 'No such file' srun -N1 -n1 --container-image=/nonexistent/image.sqsh true
-expect_user_error 'never enters the container' srun -N1 -n1 --container-image="$IMG" --container-env=LD_PRELOAD true
+expect_user_error 'not a variable name' srun -N1 -n1 --container-image="$IMG" --container-env=1BAD true
 
 # Found on the nodes, reported when the tasks start (2 nodes: one line per task is allowed
 # for these, so they run on one task).
@@ -23,7 +23,12 @@ mkdir -p "$SPANK_WORK/private" && chmod 0700 "$SPANK_WORK/private"  # root's, no
 expect_user_error 'private' srun -N1 -n1 --container-image="$IMG" --container-mounts="$SPANK_WORK/private:/p" true
 expect_user_error '/root' srun -N1 -n1 --container-image="$IMG" --container-mounts=/root:/r true
 expect_user_error 'no-such-command' srun -N1 -n1 --container-image="$IMG" no-such-command
-expect_user_error 'no such directory' srun -N1 -n1 --container-image="$IMG" --container-workdir=/no/such/dir true
+# A missing working directory is made in the container's own layer, but never below a host
+# directory bound into it.
+mkdir -p "$SPANK_WORK/wd" && chmod 0777 "$SPANK_WORK/wd"
+expect_user_error 'not part of the image' srun -N1 -n1 --container-image="$IMG" \
+  --container-mounts="$SPANK_WORK/wd:/wd" --container-workdir=/wd/missing true
+[ ! -e "$SPANK_WORK/wd/missing" ] || fail "the working directory was made on the host"
 
 # An image for another architecture: the arm64 manifest of the multiarch index, by digest.
 index=$(testbed_in_netns skopeo inspect --tls-verify=false --raw "docker://$BERTH_TEST_REGISTRY/multiarch:latest")
