@@ -2,9 +2,7 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <optional>
-#include <sstream>
 
 #include <fmt/format.h>
 
@@ -19,6 +17,7 @@
 #include "shared/container/launch.hpp"
 #include "shared/container/mount_plan.hpp"
 #include "shared/core/process_env.hpp"
+#include "shared/core/read_file.hpp"
 #include "shared/image/metadata.hpp"
 #include "shared/sys/process.hpp"
 
@@ -61,14 +60,8 @@ void forwardSignal(int sig) {
     ::kill(gChild, sig);
 }
 
-Result<std::string> readTextFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in)
-    return errnoError(fmt::format("open env file `{}`", path));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
+// An env file is NAME=VALUE lines; a larger file is a mistake (or /dev/zero).
+constexpr size_t kMaxEnvFileBytes = size_t{4} << 20;
 
 Result<EnvironmentOptions> environmentOptions(const RunArgs& args, const sys::Identity& user,
                                               const config::SiteConfig& site) {
@@ -80,7 +73,7 @@ Result<EnvironmentOptions> environmentOptions(const RunArgs& args, const sys::Id
   options.user = user.name;
   options.home = user.home.string();
   for (const auto& file : args.envFiles) {
-    BERTH_ASSIGN(std::string content, readTextFile(file));
+    BERTH_ASSIGN(std::string content, readRegularFile(file, kMaxEnvFileBytes));
     auto parsed = parseEnvFile(content);
     if (!parsed.ok())
       return std::move(parsed).error().withContext(fmt::format("env file `{}`", file));

@@ -7,12 +7,11 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "shared/core/read_file.hpp"
 #include "shared/core/strings.hpp"
 #include "shared/core/unique_fd.hpp"
 #include "shared/image/reference.hpp"
@@ -58,16 +57,16 @@ std::optional<Credentials> decodeEntry(const json& entry, std::string_view sourc
   return c;
 }
 
+// Credential files are small JSON documents; anything larger is not one.
+constexpr size_t kMaxCredentialFileBytes = size_t{4} << 20;
+
 Result<std::optional<std::string>> readFileIfExists(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    if (errno == ENOENT)
-      return std::optional<std::string>();
-    return errnoError(fmt::format("read `{}`", path.string()));
-  }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return std::optional<std::string>(buffer.str());
+  Result<std::string> text = readRegularFile(path, kMaxCredentialFileBytes);
+  if (!text.ok() && text.error().errnum() == ENOENT)
+    return std::optional<std::string>();
+  if (!text.ok())
+    return std::move(text).error();
+  return std::optional<std::string>(std::move(*text));
 }
 
 bool listedIn(std::string_view list, std::string_view registry) {

@@ -3,14 +3,13 @@
 #include <glob.h>
 #include <strings.h>
 
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <system_error>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "shared/core/read_file.hpp"
 #include "shared/core/strings.hpp"
 
 namespace berth::slurm {
@@ -72,13 +71,11 @@ namespace {
 
 constexpr int kMaxIncludeDepth = 8;
 
+// slurm.conf and the files it includes: text of a few kilobytes at most.
+constexpr size_t kMaxSlurmConfBytes = size_t{16} << 20;
+
 Result<std::string> readText(const std::filesystem::path& path) {
-  std::ifstream file(path);
-  if (!file)
-    return errnoError(fmt::format("read {}", path.string()));
-  std::ostringstream text;
-  text << file.rdbuf();
-  return text.str();
+  return readRegularFile(path, kMaxSlurmConfBytes);
 }
 
 // The files an `Include PATTERN` line names (relative to slurm.conf's directory, wildcards as

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <cerrno>
 #include <fstream>
 
 #include "shared/core/temp_dir.hpp"
@@ -72,7 +73,12 @@ TEST_CASE("slurm.conf: reading a file") {
   CHECK(patterns->tmpFs == "/scratch/%n");
   auto missing = readSlurmConf(dir->path() / "absent");
   REQUIRE_FALSE(missing.ok());
-  CHECK(missing.error().message().find("absent: No such file or directory") != std::string::npos);
+  CHECK(missing.error().message().find("absent`: No such file or directory") != std::string::npos);
+  CHECK(missing.error().errnum() == ENOENT);
+  // Not a regular file: one clear error, no endless read.
+  auto device = readSlurmConf("/dev/zero");
+  REQUIRE_FALSE(device.ok());
+  CHECK(device.error().message().find("not a regular file") != std::string::npos);
 }
 
 TEST_CASE("slurm.conf: Include lines, relative, with wildcards, nested, in place") {
