@@ -56,7 +56,10 @@ bad "is not a squashfs image" exec /tmp/berth-corrupt.$$.sqsh true
 printf 'hsqs' >/tmp/berth-corrupt.$$.sqsh; head -c 4096 /dev/zero >>/tmp/berth-corrupt.$$.sqsh
 bad "is not a squashfs image (corrupt or truncated)" exec /tmp/berth-corrupt.$$.sqsh true
 rm -f /tmp/berth-corrupt.$$.sqsh
-bad "working directory \`/nonexistent\`" exec --pwd /nonexistent "$IMG" true
+# A working directory the image lacks is made in the container's own layer; one that names a
+# file is an error.
+expect_eq "$($BERTH exec --pwd /nonexistent "$IMG" pwd)" /nonexistent "--pwd the image lacks"
+bad "working directory \`/bin/sh\`: Not a directory" exec --pwd /bin/sh "$IMG" true
 # A reference goes through the image cache and the registry: an unreachable (loopback) one
 # fails with one line and leaves the cache as it was.
 refcache=$(mktemp -d /tmp/berth-refcache.XXXXXX)
