@@ -106,22 +106,22 @@ Status prepareTaskEnvironment(const StepState& state, const Environment& taskEnv
   if (!state.runEntrypoint || entrypoint.empty()) {
     // Slurm execs the command next; a command missing from the image gets a clear line here
     // rather than Slurm's bare "execve(): No such file or directory".
-    bool found = argv.empty() || (argv[0].find('/') != std::string::npos
-                                      ? isExecutableFile(argv[0])
-                                      : container::findInPath(argv[0], path, isExecutableFile)
-                                            .has_value());
+    bool found =
+        argv.empty() || (argv[0].find('/') != std::string::npos
+                             ? isExecutableFile(argv[0])
+                             : container::findInPath(argv[0], path, isExecutableFile).has_value());
     if (!found)
       return Error(fmt::format("command `{}` not found in the container (PATH={})", argv[0], path));
     return okStatus();
   }
   // Slurm would exec argv itself; exec ENTRYPOINT + argv instead, in this same task process
   // (same pid: Slurm's tracking, signals and accounting are unchanged).
-  BERTH_ASSIGN(std::vector<std::string> command,
-               container::containerCommand(state.container->config,
-                                           {.mode = container::LaunchMode::kRun,
-                                            .args = argv,
-                                            .entrypoint = std::nullopt,
-                                            .shell = {}}));
+  BERTH_ASSIGN(
+      std::vector<std::string> command,
+      container::containerCommand(state.container->config, {.mode = container::LaunchMode::kRun,
+                                                            .args = argv,
+                                                            .entrypoint = std::nullopt,
+                                                            .shell = {}}));
   std::vector<std::string> environment = applyEnvironmentChanges(host, changes);
   std::optional<std::string> program = container::findInPath(command[0], path, isExecutableFile);
   if (!program)

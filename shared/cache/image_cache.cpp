@@ -15,6 +15,7 @@
 #include "shared/core/atomic_file.hpp"
 #include "shared/core/process_env.hpp"
 #include "shared/core/read_file.hpp"
+#include "shared/image/digest.hpp"
 #include "shared/image/reference.hpp"
 
 namespace berth::cache {
@@ -23,7 +24,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-constexpr std::string_view kDigestPrefix = "sha256:";
 constexpr std::string_view kImageSuffix = ".sqsh";
 constexpr auto kIndexLockTimeout = std::chrono::seconds(60);
 
@@ -84,10 +84,11 @@ Status writeIndex(const fs::path& path, const Index& index) {
 }  // namespace
 
 Result<std::string> digestFileStem(std::string_view digest) {
-  if (digest.substr(0, kDigestPrefix.size()) != kDigestPrefix ||
-      digest.size() != kDigestPrefix.size() + 64 || !isHex(digest.substr(kDigestPrefix.size())))
+  if (digest.substr(0, image::kSha256Prefix.size()) != image::kSha256Prefix ||
+      digest.size() != image::kSha256Prefix.size() + 64 ||
+      !isHex(digest.substr(image::kSha256Prefix.size())))
     return Error(fmt::format("`{}` is not a sha256 digest", digest));
-  return fmt::format("sha256-{}", digest.substr(kDigestPrefix.size()));
+  return fmt::format("sha256-{}", digest.substr(image::kSha256Prefix.size()));
 }
 
 fs::path ImageCache::defaultRoot() {
@@ -213,12 +214,12 @@ Result<std::vector<CachedImage>> ImageCache::list() const {
 Result<std::string> ImageCache::resolveDigest(std::string_view text) const {
   BERTH_ASSIGN(std::vector<CachedImage> images, list());
   std::string_view hex = text;
-  if (hex.substr(0, kDigestPrefix.size()) == kDigestPrefix)
-    hex.remove_prefix(kDigestPrefix.size());
+  if (hex.substr(0, image::kSha256Prefix.size()) == image::kSha256Prefix)
+    hex.remove_prefix(image::kSha256Prefix.size());
   if (hex.size() >= 12 && isHex(hex)) {
     std::vector<std::string> matches;
     for (const auto& image : images) {
-      if (std::string_view(image.digest).substr(kDigestPrefix.size(), hex.size()) == hex)
+      if (std::string_view(image.digest).substr(image::kSha256Prefix.size(), hex.size()) == hex)
         matches.push_back(image.digest);
     }
     if (matches.size() > 1)

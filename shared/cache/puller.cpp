@@ -10,9 +10,9 @@
 
 #include <fmt/format.h>
 
+#include "shared/convert/local_source.hpp"
 #include "shared/core/atomic_file.hpp"
 #include "shared/image/digest.hpp"
-#include "shared/convert/local_source.hpp"
 #include "shared/image/metadata.hpp"
 #include "shared/image/reference.hpp"
 
@@ -33,7 +33,7 @@ std::string nowRfc3339() {
 std::string sourceJson(const std::string& reference, const std::string& digest,
                        const std::string& platform) {
   return image::serializeImageSource(image::ImageSource{reference, digest, platform, nowRfc3339(),
-                                          fmt::format("berth {}", BERTH_VERSION)});
+                                                        fmt::format("berth {}", BERTH_VERSION)});
 }
 
 // Layer downloads running while earlier (upper) layers are converted: layers are converted
@@ -41,8 +41,9 @@ std::string sourceJson(const std::string& reference, const std::string& digest,
 // converter learns the moment one is verified and in place.
 class BackgroundDownloads {
  public:
-  BackgroundDownloads(registry::RegistryClient& client, image::ImageReference ref, std::vector<image::Descriptor> topFirst,
-                      fs::path dir, registry::ProgressFn progress, int threads)
+  BackgroundDownloads(registry::RegistryClient& client, image::ImageReference ref,
+                      std::vector<image::Descriptor> topFirst, fs::path dir,
+                      registry::ProgressFn progress, int threads)
       : client_(client),
         ref_(std::move(ref)),
         blobs_(std::move(topFirst)),
@@ -97,9 +98,10 @@ void announce(const PullObserver& observer, std::string_view phase) {
 }
 
 // Produces the image with `produce` either at options.output or in the cache under `digest`.
-Result<PullResult> place(ImageCache& cache, const PullOptions& options, const std::string& digest,
-                         const std::string& reference,
-                         const std::function<Result<convert::ConvertStats>(const fs::path&)>& produce) {
+Result<PullResult> place(
+    ImageCache& cache, const PullOptions& options, const std::string& digest,
+    const std::string& reference,
+    const std::function<Result<convert::ConvertStats>(const fs::path&)>& produce) {
   PullResult result;
   result.digest = digest;
   result.reference = reference;
@@ -136,7 +138,8 @@ Result<PullResult> pullRegistry(std::string_view text, ImageCache& cache,
   std::string where = fmt::format("pull `{}`", ref.toString());
   BERTH_ASSIGN(registry::RegistryClient client,
                registry::RegistryClient::create(options.registry, log).withContext(where));
-  BERTH_ASSIGN(registry::ResolvedImage resolved, client.resolve(ref, options.platform).withContext(where));
+  BERTH_ASSIGN(registry::ResolvedImage resolved,
+               client.resolve(ref, options.platform).withContext(where));
   if (observer.resolved)
     observer.resolved(resolved);
   std::string reference = ref.toString();
@@ -169,8 +172,9 @@ Result<PullResult> pullRegistry(std::string_view text, ImageCache& cache,
   return place(cache, options, resolved.manifestDigest, reference, produce).withContext(where);
 }
 
-Result<PullResult> pullLocalLayers(convert::LocalImage image, ImageCache& cache, const PullOptions& options,
-                                   const PullObserver& observer, const Logger& log) {
+Result<PullResult> pullLocalLayers(convert::LocalImage image, ImageCache& cache,
+                                   const PullOptions& options, const PullObserver& observer,
+                                   const Logger& log) {
   std::string where = fmt::format("import `{}`", image.reference);
   auto produce = [&](const fs::path& out) -> Result<convert::ConvertStats> {
     announce(observer, "converting");
@@ -195,7 +199,7 @@ Result<PullResult> pullByContent(const convert::SourceSpec& spec, ImageCache& ca
     if (!squashfs) {
       announce(observer, "converting");
       return convert::convertDirectory(spec.location, {"", sourceJson(reference, "", "")}, out,
-                              options.convert, log);
+                                       options.convert, log);
     }
     BERTH_ASSIGN(AtomicFile file, AtomicFile::create(out));
     std::error_code ec;
@@ -234,11 +238,13 @@ Result<PullResult> pullImage(std::string_view source, ImageCache& cache, const P
       return pullLocalLayers(std::move(image), cache, options, observer, log);
     }
     case convert::SourceKind::kOciArchive: {
-      BERTH_ASSIGN(convert::LocalImage image, convert::loadOciArchive(spec.location, spec.tag, cache.root()));
+      BERTH_ASSIGN(convert::LocalImage image,
+                   convert::loadOciArchive(spec.location, spec.tag, cache.root()));
       return pullLocalLayers(std::move(image), cache, options, observer, log);
     }
     case convert::SourceKind::kDockerArchive: {
-      BERTH_ASSIGN(convert::LocalImage image, convert::loadDockerArchive(spec.location, cache.root()));
+      BERTH_ASSIGN(convert::LocalImage image,
+                   convert::loadDockerArchive(spec.location, cache.root()));
       return pullLocalLayers(std::move(image), cache, options, observer, log);
     }
     case convert::SourceKind::kDirectory:

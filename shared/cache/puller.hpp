@@ -12,10 +12,10 @@
 #include <string>
 #include <string_view>
 
+#include "shared/cache/image_cache.hpp"
+#include "shared/convert/converter.hpp"
 #include "shared/core/log.hpp"
 #include "shared/core/result.hpp"
-#include "shared/convert/converter.hpp"
-#include "shared/cache/image_cache.hpp"
 #include "shared/registry/registry_client.hpp"
 
 namespace berth::cache {
@@ -41,7 +41,7 @@ struct PullResult {
 struct PullObserver {
   registry::ProgressFn download;                                 // bytes per blob (worker threads)
   std::function<void(const registry::ResolvedImage&)> resolved;  // before downloads start
-  std::function<void(std::string_view phase)> phase;   // "converting", ...
+  std::function<void(std::string_view phase)> phase;             // "converting", ...
 };
 
 Result<PullResult> pullImage(std::string_view source, ImageCache& cache, const PullOptions& options,

@@ -14,8 +14,8 @@
 
 #include "shared/container/environment.hpp"
 #include "shared/core/read_file.hpp"
-#include "shared/core/units.hpp"
 #include "shared/core/strings.hpp"
+#include "shared/core/units.hpp"
 #include "shared/sys/trusted_path.hpp"
 
 namespace berth::config {

@@ -22,7 +22,8 @@ namespace {
 
 constexpr char kOk = 'O';
 constexpr char kFailed = 'E';
-static_assert(convert::kMaxImageConfigBytes < sys::kMaxMessageBytes, "the config must fit in a message");
+static_assert(convert::kMaxImageConfigBytes < sys::kMaxMessageBytes,
+              "the config must fit in a message");
 
 // The helper's work; runs in the forked child. Returns what to send to the parent.
 Status buildInHelper(const MountPlan& plan, const sys::Identity& user, int socket,
@@ -42,7 +43,8 @@ Status buildInHelper(const MountPlan& plan, const sys::Identity& user, int socke
   UniqueFd root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root)
     return errnoError("open container root");
-  if (auto content = sys::readFileInRoot(root.get(), image::kConfigFile, convert::kMaxImageConfigBytes);
+  if (auto content =
+          sys::readFileInRoot(root.get(), image::kConfigFile, convert::kMaxImageConfigBytes);
       content.ok())
     config = std::move(content).value();
   else if (content.error().errnum() != ENOENT)

@@ -16,7 +16,8 @@ Result<InspectReport> inspectImage(const ImageLocation& image) {
     std::error_code ec;
     report.sizeBytes = std::filesystem::file_size(image.path, ec);
   }
-  BERTH_ASSIGN(auto config, convert::readImageFile(image, image::kConfigFile, convert::kMaxImageConfigBytes));
+  BERTH_ASSIGN(auto config,
+               convert::readImageFile(image, image::kConfigFile, convert::kMaxImageConfigBytes));
   if (config) {
     auto parsed = image::parseImageConfig(*config);
     if (!parsed.ok())

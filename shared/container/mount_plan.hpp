@@ -15,11 +15,11 @@
 namespace berth::container {
 
 enum class MountOpKind {
-  kBind,     // bind a host path (file or directory) onto `target`
-  kTmpfs,    // a fresh tmpfs on `target`, options in `data`
-  kSymlink,  // a symlink `target` -> `source` (minimal /dev: ptmx, fd, stdin, ...)
-  kPasswd,   // the image's /etc/passwd plus the user's entry, bound on `target`
-  kGroup,    // the image's /etc/group plus the user's primary group, bound on `target`
+  kBind,       // bind a host path (file or directory) onto `target`
+  kTmpfs,      // a fresh tmpfs on `target`, options in `data`
+  kSymlink,    // a symlink `target` -> `source` (minimal /dev: ptmx, fd, stdin, ...)
+  kPasswd,     // the image's /etc/passwd plus the user's entry, bound on `target`
+  kGroup,      // the image's /etc/group plus the user's primary group, bound on `target`
   kDirectory,  // the directory `target` (the working directory asked for), made when missing;
                // nothing is mounted
 };

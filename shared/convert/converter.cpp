@@ -43,8 +43,8 @@ class Conversion {
     dir.mode = 0755;
     dir.mtime = now;
     (void)merger_.add(dir);
-    for (auto [path, content] :
-         {std::pair{image::kConfigFile, &files.configJson}, std::pair{image::kSourceFile, &files.sourceJson}}) {
+    for (auto [path, content] : {std::pair{image::kConfigFile, &files.configJson},
+                                 std::pair{image::kSourceFile, &files.sourceJson}}) {
       if (content->empty())
         continue;
       LayerEntry file;

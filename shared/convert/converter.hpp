@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "shared/core/log.hpp"
-#include "shared/core/result.hpp"
 #include "shared/convert/layer_merge.hpp"
 #include "shared/convert/squashfs_writer.hpp"
+#include "shared/core/log.hpp"
+#include "shared/core/result.hpp"
 
 namespace berth::convert {
 

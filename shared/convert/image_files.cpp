@@ -108,8 +108,8 @@ Status checkSquashfsImage(int imageFd, const std::filesystem::path& path) {
   return okStatus();
 }
 
-Result<std::optional<std::string>> readImageFile(const container::ImageLocation& image, std::string_view path,
-                                                 size_t limit) {
+Result<std::optional<std::string>> readImageFile(const container::ImageLocation& image,
+                                                 std::string_view path, size_t limit) {
   if (image.kind == container::ImageKind::kSquashfs)
     return readSquashfsFile(image.path.string(), path, limit);
   UniqueFd root(::open(image.path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));

@@ -27,8 +27,7 @@ inline constexpr std::string_view kNotSquashfsImage = "not a squashfs image (cor
 [[nodiscard]] Status checkSquashfsImage(int imageFd, const std::filesystem::path& path);
 
 // The content of `path` (relative to the image root), std::nullopt when it does not exist.
-[[nodiscard]] Result<std::optional<std::string>> readImageFile(const container::ImageLocation& image,
-                                                               std::string_view path,
-                                                               size_t limit = 16 << 20);
+[[nodiscard]] Result<std::optional<std::string>> readImageFile(
+    const container::ImageLocation& image, std::string_view path, size_t limit = 16 << 20);
 
 }  // namespace berth::convert

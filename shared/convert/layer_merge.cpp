@@ -5,8 +5,8 @@
 
 #include <fmt/format.h>
 
-#include "shared/core/strings.hpp"
 #include "shared/convert/layer_merge_paths.hpp"
+#include "shared/core/strings.hpp"
 
 namespace berth::convert {
 namespace {

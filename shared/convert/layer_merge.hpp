@@ -26,10 +26,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "shared/core/log.hpp"
-#include "shared/core/result.hpp"
 #include "shared/convert/fs_tree.hpp"
 #include "shared/convert/layer_reader.hpp"
+#include "shared/core/log.hpp"
+#include "shared/core/result.hpp"
 
 namespace berth::convert {
 

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "shared/core/strings.hpp"
 #include "shared/convert/layer_merge.hpp"
 #include "shared/convert/layer_merge_paths.hpp"
+#include "shared/core/strings.hpp"
 
 namespace berth::convert {
 namespace {

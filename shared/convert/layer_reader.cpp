@@ -4,8 +4,8 @@
 
 #include <fmt/format.h>
 
-#include "shared/core/strings.hpp"
 #include "shared/convert/archive_library.hpp"
+#include "shared/core/strings.hpp"
 
 namespace berth::convert {
 namespace {

@@ -22,10 +22,10 @@
 
 #include <fmt/format.h>
 
-#include "shared/core/unique_fd.hpp"
 #include "shared/convert/archive_library.hpp"
-#include "shared/image/digest.hpp"
 #include "shared/convert/layer_reader.hpp"
+#include "shared/core/unique_fd.hpp"
+#include "shared/image/digest.hpp"
 
 namespace berth::convert {
 
@@ -122,8 +122,8 @@ struct StreamBuffers {
 }  // namespace
 
 struct LayerReader::Verifier {
-  Verifier(const ArchiveLibrary* library, UniqueFd file, LayerDigests digests, image::Sha256Hasher blob,
-           image::Sha256Hasher tar)
+  Verifier(const ArchiveLibrary* library, UniqueFd file, LayerDigests digests,
+           image::Sha256Hasher blob, image::Sha256Hasher tar)
       : lib(library),
         fd(std::move(file)),
         expected(std::move(digests)),

@@ -9,9 +9,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "shared/convert/layer_reader.hpp"
 #include "shared/core/read_file.hpp"
 #include "shared/image/digest.hpp"
-#include "shared/convert/layer_reader.hpp"
 #include "shared/image/manifest.hpp"
 #include "shared/image/metadata.hpp"
 #include "shared/image/platform.hpp"
@@ -182,10 +182,12 @@ Result<LocalImage> loadOciLayout(const fs::path& dir, std::string_view tag) {
   std::string digest = entry.value("digest", "");
   std::string mediaType = entry.value("mediaType", "");
   BERTH_ASSIGN(std::string body, readVerifiedBlob(dir, digest).withContext(where));
-  BERTH_ASSIGN(image::ManifestDocument doc, image::parseManifestDocument(body, mediaType).withContext(where));
+  BERTH_ASSIGN(image::ManifestDocument doc,
+               image::parseManifestDocument(body, mediaType).withContext(where));
   if (doc.kind == image::MediaKind::kIndex) {
     BERTH_ASSIGN(image::Descriptor chosen,
-                 image::selectPlatformManifest(doc.manifests, image::detectHostPlatform()).withContext(where));
+                 image::selectPlatformManifest(doc.manifests, image::detectHostPlatform())
+                     .withContext(where));
     digest = chosen.digest;
     BERTH_ASSIGN(body, readVerifiedBlob(dir, digest).withContext(where));
     BERTH_ASSIGN(doc, image::parseManifestDocument(body, chosen.mediaType).withContext(where));

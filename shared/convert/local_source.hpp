@@ -14,9 +14,9 @@
 #include <string_view>
 #include <vector>
 
+#include "shared/convert/converter.hpp"
 #include "shared/core/result.hpp"
 #include "shared/core/temp_dir.hpp"
-#include "shared/convert/converter.hpp"
 
 namespace berth::convert {
 

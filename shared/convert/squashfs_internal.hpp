@@ -10,9 +10,9 @@
 #include <sqfs/meta_writer.h>
 #include <sqfs/predef.h>
 
+#include "shared/convert/fs_tree.hpp"
 #include "shared/core/log.hpp"
 #include "shared/core/result.hpp"
-#include "shared/convert/fs_tree.hpp"
 
 namespace berth::convert {
 

@@ -23,8 +23,8 @@
 #include <sqfs/super.h>
 #include <sqfs/xattr_writer.h>
 
-#include "shared/core/unique_fd.hpp"
 #include "shared/convert/squashfs_internal.hpp"
+#include "shared/core/unique_fd.hpp"
 
 namespace berth::convert {
 

@@ -14,9 +14,9 @@
 #include <memory>
 #include <unordered_map>
 
+#include "shared/convert/fs_tree.hpp"
 #include "shared/core/log.hpp"
 #include "shared/core/result.hpp"
-#include "shared/convert/fs_tree.hpp"
 
 struct sqfs_inode_generic_t;
 

@@ -178,8 +178,9 @@ Status RegistryClient::Impl::downloadFrom(const BlobSender& send, const image::D
   }
 }
 
-Status RegistryClient::Impl::download(const image::ImageReference& ref, const image::Descriptor& blob,
-                                      const fs::path& dest, const ProgressFn& progress) {
+Status RegistryClient::Impl::download(const image::ImageReference& ref,
+                                      const image::Descriptor& blob, const fs::path& dest,
+                                      const ProgressFn& progress) {
   BERTH_TRY(image::validateDigest(blob.digest));
   if (blob.size < 0)
     return Error("negative blob size");
@@ -230,15 +231,17 @@ Status RegistryClient::fetchBlob(const image::ImageReference& ref, const image::
       .withContext(fmt::format("fetch blob {} of `{}`", blob.digest, ref.toString()));
 }
 
-Status RegistryClient::fetchBlobs(const image::ImageReference& ref, const std::vector<image::Descriptor>& blobs,
-                                  const fs::path& dir, const ProgressFn& progress) {
+Status RegistryClient::fetchBlobs(const image::ImageReference& ref,
+                                  const std::vector<image::Descriptor>& blobs, const fs::path& dir,
+                                  const ProgressFn& progress) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec)
     return Error(fmt::format("create `{}`: {}", dir.string(), ec.message()));
   std::vector<const image::Descriptor*> work;
   for (const image::Descriptor& blob : blobs) {
-    BERTH_TRY(image::validateDigest(blob.digest).withContext(fmt::format("fetch `{}`", ref.toString())));
+    BERTH_TRY(
+        image::validateDigest(blob.digest).withContext(fmt::format("fetch `{}`", ref.toString())));
     bool seen = false;
     for (const image::Descriptor* other : work)
       seen = seen || other->digest == blob.digest;

@@ -67,8 +67,8 @@ Result<RegistryClient> RegistryClient::create(RegistryOptions options, Logger lo
   TransportOptions transport;
   transport.insecureRegistries = insecureRegistrySet(options.insecureRegistries, env);
   for (const auto& [registry, mirrors] : options.mirrors) {
-    BERTH_ASSIGN(std::string name,
-                 image::normalizeRegistryName(registry).withContext("registry mirror configuration"));
+    BERTH_ASSIGN(std::string name, image::normalizeRegistryName(registry).withContext(
+                                       "registry mirror configuration"));
     transport.mirrors[name] = mirrors;
   }
   transport.retries = options.retries;
@@ -113,8 +113,8 @@ Result<FetchedManifest> RegistryClient::Impl::fetchManifest(const image::ImageRe
   return Error("no registry endpoint");  // unreachable: the registry itself is always last
 }
 
-Result<ResolvedImage> RegistryClient::resolve(const image::ImageReference& ref, std::string_view platform,
-                                              bool withConfig) {
+Result<ResolvedImage> RegistryClient::resolve(const image::ImageReference& ref,
+                                              std::string_view platform, bool withConfig) {
   auto run = [&]() -> Result<ResolvedImage> {
     image::Platform wanted = image::detectHostPlatform();
     if (!platform.empty()) {
@@ -123,7 +123,8 @@ Result<ResolvedImage> RegistryClient::resolve(const image::ImageReference& ref, 
     BERTH_ASSIGN(FetchedManifest top, impl_->fetchManifest(ref, ref.manifestReference()));
     if (!ref.digest.empty())
       BERTH_TRY(image::checkDigest(ref.digest, top.digest).withContext("manifest"));
-    BERTH_ASSIGN(image::ManifestDocument doc, image::parseManifestDocument(top.body, top.contentType));
+    BERTH_ASSIGN(image::ManifestDocument doc,
+                 image::parseManifestDocument(top.body, top.contentType));
     ResolvedImage out;
     out.reference = ref;
     if (doc.kind == image::MediaKind::kIndex) {

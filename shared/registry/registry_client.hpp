@@ -26,10 +26,10 @@
 namespace berth::registry {
 
 struct ResolvedImage {
-  image::ImageReference reference;    // with digest filled in (the platform manifest's digest)
-  std::string manifestDigest;  // digest of the chosen platform manifest
-  std::string indexDigest;     // digest of the index/list if there was one, else empty
-  std::string platform;        // "linux/amd64"
+  image::ImageReference reference;  // with digest filled in (the platform manifest's digest)
+  std::string manifestDigest;       // digest of the chosen platform manifest
+  std::string indexDigest;          // digest of the index/list if there was one, else empty
+  std::string platform;             // "linux/amd64"
   std::string manifestMediaType;
   std::string manifest;  // the platform manifest as served (its sha256 is manifestDigest)
   image::Descriptor config;
@@ -57,7 +57,8 @@ struct RegistryOptions {
 };
 
 // Called from worker threads (one call at a time) as bytes arrive.
-using ProgressFn = std::function<void(const image::Descriptor&, int64_t bytesDone, int64_t bytesTotal)>;
+using ProgressFn =
+    std::function<void(const image::Descriptor&, int64_t bytesDone, int64_t bytesTotal)>;
 
 // The file name fetchBlobs uses for a blob: "sha256-<hex>".
 std::string blobFileName(std::string_view digest);
@@ -79,7 +80,8 @@ class RegistryClient {
                                 bool withConfig = true);
 
   // Small blobs (the config): fetched into memory, digest-verified.
-  Result<std::string> fetchBlobToString(const image::ImageReference& ref, const image::Descriptor& blob);
+  Result<std::string> fetchBlobToString(const image::ImageReference& ref,
+                                        const image::Descriptor& blob);
 
   // Large blobs: streamed to `dest` + ".partial" (resumed with Range when a partial file exists
   // and the registry supports it), verified while streaming, renamed to `dest` when verified.

@@ -60,7 +60,8 @@ struct RegistryClient::Impl {
     return Lease(this, std::move(session));
   }
 
-  Result<FetchedManifest> fetchManifest(const image::ImageReference& ref, const std::string& reference);
+  Result<FetchedManifest> fetchManifest(const image::ImageReference& ref,
+                                        const std::string& reference);
   Status download(const image::ImageReference& ref, const image::Descriptor& blob,
                   const std::filesystem::path& dest, const ProgressFn& progress);
   // Sends a blob request to one source (a registry endpoint or a foreign URL).

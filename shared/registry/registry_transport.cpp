@@ -159,7 +159,8 @@ std::optional<AuthChallenge> RegistryTransport::knownChallenge(const std::string
 }
 
 Status RegistryTransport::authenticate(HttpSession& session, const RegistryEndpoint& endpoint,
-                                       const image::ImageReference& ref, const AuthChallenge& challenge) {
+                                       const image::ImageReference& ref,
+                                       const AuthChallenge& challenge) {
   BERTH_ASSIGN(auto credentials, credentials_.lookup(endpoint.registry, ref.user));
   std::string who = credentials ? fmt::format("the credentials from {}", credentials->source)
                                 : std::string("anonymous access");

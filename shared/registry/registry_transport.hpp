@@ -14,10 +14,10 @@
 
 #include "shared/core/log.hpp"
 #include "shared/core/result.hpp"
+#include "shared/image/reference.hpp"
 #include "shared/registry/auth.hpp"
 #include "shared/registry/credentials.hpp"
 #include "shared/registry/http.hpp"
-#include "shared/image/reference.hpp"
 
 namespace berth::registry {
 

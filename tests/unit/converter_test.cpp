@@ -7,10 +7,10 @@
 
 #include <fmt/format.h>
 
-#include "shared/core/temp_dir.hpp"
 #include "shared/convert/converter.hpp"
-#include "shared/image/digest.hpp"
 #include "shared/convert/layer_reader.hpp"
+#include "shared/core/temp_dir.hpp"
+#include "shared/image/digest.hpp"
 #include "tests/unit/tar_builder.hpp"
 
 using namespace berth;
@@ -167,4 +167,3 @@ TEST_CASE("convert: a failed conversion leaves nothing behind") {
         std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir->path() / "out.sqsh"));
 }
-

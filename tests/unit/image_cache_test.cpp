@@ -8,9 +8,9 @@
 #include <sstream>
 #include <thread>
 
-#include "shared/core/temp_dir.hpp"
-#include "shared/core/atomic_file.hpp"
 #include "shared/cache/image_cache.hpp"
+#include "shared/core/atomic_file.hpp"
+#include "shared/core/temp_dir.hpp"
 
 using namespace berth;
 using namespace berth::cache;

@@ -6,9 +6,9 @@
 
 #include <fmt/format.h>
 
+#include "shared/convert/layer_reader.hpp"
 #include "shared/core/temp_dir.hpp"
 #include "shared/image/digest.hpp"
-#include "shared/convert/layer_reader.hpp"
 #include "tests/unit/tar_builder.hpp"
 
 using namespace berth;

@@ -388,4 +388,3 @@ TEST_CASE("slurmstepd side: errors are deferred, never returned") {
     CHECK_FALSE(asked);
   }
 }
-

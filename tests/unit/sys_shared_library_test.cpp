@@ -2,8 +2,8 @@
 
 #include <unistd.h>
 
-#include "shared/gpu/hwloc_library.hpp"
 #include "shared/convert/archive_library.hpp"
+#include "shared/gpu/hwloc_library.hpp"
 #include "shared/image/crypto_library.hpp"
 #include "shared/sys/shared_library.hpp"
 
