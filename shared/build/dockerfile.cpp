@@ -53,7 +53,7 @@ void addPlatformArgs(std::map<std::string, std::string>& out, std::string_view p
 }
 
 // EXPOSE's "80", "80/udp", "8000-8002/tcp" -> {"80/tcp"}, ...
-Status addPorts(std::string_view spec, std::set<std::string>& out) {
+Status addPorts(std::string_view spec, std::set<std::string>& out, int64_t& budget) {
   std::string_view ports = spec;
   std::string protocol = "tcp";
   if (size_t slash = spec.find('/'); slash != std::string_view::npos) {
@@ -77,6 +77,9 @@ Status addPorts(std::string_view spec, std::set<std::string>& out) {
   }
   if (last < first)
     return Error(fmt::format("EXPOSE `{}`: invalid port range", spec));
+  budget -= last - first + 1;
+  if (budget < 0)
+    return Error(fmt::format("EXPOSE `{}`: too many ports in one Dockerfile", spec));
   for (int port = first; port <= last; ++port)
     out.insert(fmt::format("{}/{}", port, protocol));
   return okStatus();
@@ -230,6 +233,7 @@ class Evaluator {
   std::map<std::string, std::string> automatic_;
   std::map<std::string, std::optional<std::string>> global_;
   std::set<std::string> consumed_;
+  int64_t portBudget_ = 4 * 65536;  // EXPOSE ports expanded from ranges, all stages together
   Dockerfile file_;
 };
 
@@ -336,7 +340,7 @@ Status Evaluator::step(const DockerInstruction& instruction, DockerStage& stage,
     case Kind::kExpose: {
       BERTH_ASSIGN(out.args, expandWords(instruction.args, lookup, escape));
       for (const std::string& spec : out.args)
-        BERTH_TRY(addPorts(spec, config.exposedPorts));
+        BERTH_TRY(addPorts(spec, config.exposedPorts, portBudget_));
       break;
     }
     case Kind::kVolume: {
@@ -373,15 +377,18 @@ Status Evaluator::step(const DockerInstruction& instruction, DockerStage& stage,
       break;
   }
 
-  // The state the step runs in.
+  // The state the step runs in (the environment only where a command runs).
   for (const auto& [key, value] : scope.args) {
+    if (instruction.kind != Kind::kRun)
+      break;
     bool overridden = std::any_of(config.env.begin(), config.env.end(),
                                   [&](const auto& entry) { return entry.first == key; });
     if (value && !overridden)
       out.environment.push_back(key + "=" + *value);
   }
   for (const auto& [key, value] : config.env)
-    out.environment.push_back(key + "=" + value);
+    if (instruction.kind == Kind::kRun)
+      out.environment.push_back(key + "=" + value);
   out.workdir = config.workdir.empty() ? "/" : config.workdir;
   out.user = config.user;
   out.shell = config.shell;

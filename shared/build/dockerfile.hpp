@@ -74,7 +74,7 @@ struct DockerStep {
   std::optional<HealthcheckConfig> healthcheck;
   std::string onBuild;  // ONBUILD: the trigger text
   // In effect while the step runs (after its own change for WORKDIR, USER, SHELL, ARG, ENV):
-  std::vector<std::string> environment;  // "NAME=value": declared ARGs with a value, then ENV
+  std::vector<std::string> environment;  // RUN: "NAME=value", declared ARGs with a value, ENV
   std::string workdir;                   // "/" when none was set
   std::string user;
   std::vector<std::string> shell;

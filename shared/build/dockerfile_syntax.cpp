@@ -184,10 +184,12 @@ Result<DockerInstruction> parseDockerInstruction(std::string_view line, char esc
       return Error("FROM takes IMAGE [AS NAME]");
   }
   if (kind == Kind::kOnbuild) {
-    BERTH_ASSIGN(DockerInstruction trigger, parseDockerInstruction(instruction.args, escape));
-    if (trigger.kind == Kind::kOnbuild || trigger.kind == Kind::kFrom ||
-        trigger.kind == Kind::kMaintainer)
-      return Error(fmt::format("ONBUILD {} is not allowed", trigger.keyword));
+    // Checked before parsing the trigger, so that ONBUILD ONBUILD ... does not recurse.
+    std::string_view trigger = instruction.args;
+    std::string inner = upper(trigger.substr(0, trigger.find_first_of(" \t")));
+    if (inner == "ONBUILD" || inner == "FROM" || inner == "MAINTAINER")
+      return Error(fmt::format("ONBUILD {} is not allowed", inner));
+    BERTH_TRY(parseDockerInstruction(trigger, escape));
   }
   if (kind == Kind::kEnv || kind == Kind::kLabel || kind == Kind::kArg)
     BERTH_TRY(splitKeyValues(instruction.args, escape, kind != Kind::kArg));

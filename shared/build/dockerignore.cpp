@@ -46,51 +46,59 @@ bool classMatches(std::string_view cls, char c) {
   return found != negate;
 }
 
-bool matchFrom(std::string_view glob, size_t g, std::string_view path, size_t p) {
-  while (g < glob.size()) {
-    char c = glob[g];
+// Matches glob[g..] against path[p..]. `memo` (one cell per (g, p): 0 unknown, 1 no, 2 yes)
+// keeps patterns like `*a*a*a*b` polynomial.
+class GlobMatcher {
+ public:
+  GlobMatcher(std::string_view glob, std::string_view path)
+      : glob_(glob), path_(path), memo_((glob.size() + 1) * (path.size() + 1), 0) {}
+
+  bool match(size_t g, size_t p) {
+    char& cell = memo_[g * (path_.size() + 1) + p];
+    if (cell == 0)
+      cell = compute(g, p) ? 2 : 1;
+    return cell == 2;
+  }
+
+ private:
+  bool compute(size_t g, size_t p) {
+    if (g == glob_.size())
+      return p == path_.size();
+    char c = glob_[g];
     if (c == '*') {
-      if (g + 1 < glob.size() && glob[g + 1] == '*') {
+      if (g + 1 < glob_.size() && glob_[g + 1] == '*') {
         // `**`: any number of components. A following '/' belongs to it.
-        g += 2;
-        if (g < glob.size() && glob[g] == '/')
-          ++g;
-        if (g == glob.size())
+        size_t next = g + 2;
+        if (next < glob_.size() && glob_[next] == '/')
+          ++next;
+        if (next == glob_.size())
           return true;
-        for (size_t k = p; k <= path.size(); ++k)
-          if ((k == p || path[k - 1] == '/') && matchFrom(glob, g, path, k))
+        for (size_t k = p; k <= path_.size(); ++k)
+          if ((k == p || path_[k - 1] == '/') && match(next, k))
             return true;
         return false;
       }
-      // `*`: anything but '/'.
-      for (size_t k = p;; ++k) {
-        if (matchFrom(glob, g + 1, path, k))
-          return true;
-        if (k == path.size() || path[k] == '/')
-          return false;
-      }
+      // `*`: nothing more, or one more character that is not '/'.
+      return match(g + 1, p) || (p < path_.size() && path_[p] != '/' && match(g, p + 1));
     }
-    if (p == path.size())
+    if (p == path_.size())
       return false;
-    if (c == '?') {
-      if (path[p] == '/')
-        return false;
-    } else if (c == '[') {
-      size_t end = classEnd(glob, g);
-      if (end == std::string_view::npos || !classMatches(glob.substr(g + 1, end - g - 1), path[p]))
-        return false;
-      g = end;
-    } else if (c == '\\' && g + 1 < glob.size()) {
-      if (glob[++g] != path[p])
-        return false;
-    } else if (c != path[p]) {
-      return false;
+    if (c == '?')
+      return path_[p] != '/' && match(g + 1, p + 1);
+    if (c == '[') {
+      size_t end = classEnd(glob_, g);
+      return end != std::string_view::npos &&
+             classMatches(glob_.substr(g + 1, end - g - 1), path_[p]) && match(end + 1, p + 1);
     }
-    ++g;
-    ++p;
+    if (c == '\\' && g + 1 < glob_.size())
+      return glob_[g + 1] == path_[p] && match(g + 2, p + 1);
+    return c == path_[p] && match(g + 1, p + 1);
   }
-  return p == path.size();
-}
+
+  std::string_view glob_;
+  std::string_view path_;
+  std::vector<char> memo_;
+};
 
 }  // namespace
 
@@ -116,7 +124,7 @@ std::string cleanRelativePath(std::string_view path) {
 }
 
 bool globMatch(std::string_view glob, std::string_view path) {
-  return matchFrom(glob, 0, path, 0);
+  return GlobMatcher(glob, path).match(0, 0);
 }
 
 Result<DockerIgnore> DockerIgnore::parse(std::string_view text) {

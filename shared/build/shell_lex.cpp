@@ -9,6 +9,9 @@ namespace berth::build {
 namespace {
 
 constexpr std::string_view kSpecialParameters = "@*#?-$!";
+// MAX_ARG_STRLEN: no longer word can reach a program (argument or environment string).
+constexpr size_t kMaxWord = 128 * 1024;
+constexpr int kMaxNesting = 32;
 
 bool isBlank(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -31,10 +34,15 @@ class Lexer {
   // The whole text as one word; stops at `stop` (0: the end) outside quotes.
   Result<std::string> word(char stop) {
     std::string out;
+    if (++depth_ > kMaxNesting)
+      return Error(
+          fmt::format("substitutions nested more than {} deep in `{}`", kMaxNesting, text_));
     while (pos_ < text_.size()) {
       char c = text_[pos_];
-      if (stop != 0 && c == stop)
+      if (stop != 0 && c == stop) {
+        --depth_;
         return out;
+      }
       ++pos_;
       if (c == '\'') {
         BERTH_ASSIGN(std::string part, singleQuoted());
@@ -54,6 +62,7 @@ class Lexer {
     }
     if (stop != 0)
       return Error(fmt::format("missing `{}` in `{}`", stop, text_));
+    --depth_;
     return out;
   }
 
@@ -133,8 +142,19 @@ class Lexer {
     return lookup_ ? lookup_(name) : std::nullopt;
   }
 
-  // After a `$`.
+  // After a `$`; what it expands to may not grow a word past the kernel's limit.
   Result<std::string> dollar() {
+    BERTH_ASSIGN(std::string value, dollarValue());
+    expanded_ += value.size();
+    if (expanded_ > kMaxWord)
+      return Error(
+          fmt::format("`{}` expands to more than {} KiB, the kernel's limit for one "
+                      "argument or variable",
+                      text_, kMaxWord / 1024));
+    return value;
+  }
+
+  Result<std::string> dollarValue() {
     if (pos_ >= text_.size())
       return std::string("$");
     if (text_[pos_] != '{') {
@@ -203,6 +223,8 @@ class Lexer {
   char escape_;
   std::vector<std::string>* used_;
   size_t pos_ = 0;
+  int depth_ = 0;
+  size_t expanded_ = 0;
 };
 
 }  // namespace

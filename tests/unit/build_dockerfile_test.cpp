@@ -66,6 +66,19 @@ TEST_CASE("dockerfile substitution: Docker's word rules") {
   CHECK(!expandWord("${A/x/y}", {}).ok());
   CHECK(!expandWord("${}", {}).ok());
   CHECK(expandWord("${UNSET:?needs a value}", {}).error().message() == "UNSET: needs a value");
+  // Limits: nesting, and the kernel's 128 KiB for one string.
+  std::string nested;
+  for (int i = 0; i < 40; ++i)
+    nested += "${A:-";
+  nested += std::string(40, '}');
+  CHECK(expandWord(nested, {}).error().message().starts_with("substitutions nested more than"));
+  Env big{{"BIG", std::string(100 * 1024, 'x')}};
+  VariableLookup bigLookup = [&big](std::string_view name) -> std::optional<std::string> {
+    return big.at(std::string(name));
+  };
+  CHECK(expandWord("$BIG", bigLookup).ok());
+  CHECK(expandWord("$BIG$BIG", bigLookup).error().message().find("more than 128 KiB") !=
+        std::string::npos);
 
   VariableLookup lookup = [&env](std::string_view name) -> std::optional<std::string> {
     auto it = env.find(std::string(name));
@@ -263,6 +276,10 @@ TEST_CASE("dockerfile: refused and malformed lines are one line with file:line")
   CHECK(failure("FROM a\nENV ONLYNAME\n").starts_with("Dockerfile:2: `ONLYNAME` has no value"));
   CHECK(failure("FROM a\nENV a=1 b\n").starts_with("Dockerfile:2: `b` is not NAME=VALUE"));
   CHECK(failure("FROM a\nONBUILD FROM b\n") == "Dockerfile:2: ONBUILD FROM is not allowed");
+  CHECK(failure("FROM a\nONBUILD onbuild ONBUILD x\n") ==
+        "Dockerfile:2: ONBUILD ONBUILD is not allowed");
+  CHECK(failure("FROM a\nEXPOSE 1-65535/tcp 1-65535/udp 1-65535/sctp 1-65535 1-9\n")
+            .starts_with("Dockerfile:2: EXPOSE `1-9`: too many ports"));
   CHECK(failure("FROM a\nEXPOSE 99999\n").starts_with("Dockerfile:2: EXPOSE `99999`"));
   CHECK(failure("FROM a\nWORKDIR ${X:?set X}\n") == "Dockerfile:2: X: set X");
   CHECK(failure("FROM a\nHEALTHCHECK --interval=5 CMD true\n")
