@@ -7,127 +7,15 @@
 #include <cctype>
 #include <set>
 
+#include "shared/build/definition_lines.hpp"
+#include "shared/build/definition_tables.hpp"
 #include "shared/core/strings.hpp"
 
 namespace berth::build {
 namespace {
 
-// The agents berth builds from, and whether a From: header must name the base.
-struct AgentRow {
-  std::string_view name;
-  BootstrapAgent agent;
-  bool needsFrom;
-};
-constexpr std::array kAgents = {
-    AgentRow{"docker", BootstrapAgent::kDocker, true},
-    AgentRow{"localimage", BootstrapAgent::kLocalImage, true},
-    AgentRow{"oras", BootstrapAgent::kOras, true},
-    AgentRow{"scratch", BootstrapAgent::kScratch, false},
-    AgentRow{"docker-archive", BootstrapAgent::kDockerArchive, true},
-    AgentRow{"oci", BootstrapAgent::kOci, true},
-    AgentRow{"oci-archive", BootstrapAgent::kOciArchive, true},
-};
-
-// Apptainer's other agents: refused, each with what to do instead.
-struct RefusedAgentRow {
-  std::string_view name;
-  std::string_view hint;
-};
-constexpr std::array kRefusedAgents = {
-    RefusedAgentRow{"library", "pull the image by a docker:// or oras:// reference instead"},
-    RefusedAgentRow{"shub", "Singularity Hub is gone; use Bootstrap: docker or oras"},
-    RefusedAgentRow{"docker-daemon",
-                    "save it first (`docker save -o IMG.tar REF`) and use "
-                    "Bootstrap: docker-archive with From: IMG.tar"},
-    RefusedAgentRow{"yum",
-                    "start from a distribution image: Bootstrap: docker, From: rockylinux:9"},
-    RefusedAgentRow{"dnf", "start from a distribution image: Bootstrap: docker, From: fedora"},
-    RefusedAgentRow{"zypper",
-                    "start from a distribution image: Bootstrap: docker, "
-                    "From: opensuse/leap"},
-    RefusedAgentRow{"debootstrap",
-                    "start from a distribution image: Bootstrap: docker, "
-                    "From: debian:12"},
-    RefusedAgentRow{"arch", "start from a distribution image: Bootstrap: docker, From: archlinux"},
-    RefusedAgentRow{"busybox",
-                    "start from a distribution image: Bootstrap: docker, "
-                    "From: busybox"},
-};
-
-// The sections berth builds; `shell`: whether `-c SHELL` is accepted.
-struct SectionRow {
-  std::string_view name;
-  bool shell;
-};
-constexpr std::array kSections = {
-    SectionRow{"setup", true},        SectionRow{"files", false},    SectionRow{"post", true},
-    SectionRow{"environment", false}, SectionRow{"runscript", true}, SectionRow{"labels", false},
-    SectionRow{"help", false},        SectionRow{"test", true},      SectionRow{"arguments", false},
-};
-
-// Apptainer sections berth refuses, with what to do instead.
-constexpr std::array kRefusedSections = {
-    RefusedAgentRow{"pre", "it ran on the host before the base existed; use %setup"},
-    RefusedAgentRow{"startscript", "berth runs no instances; use %runscript"},
-};
-
-constexpr std::string_view kAcceptedHeaders = "Bootstrap, From, Registry, Namespace, Stage";
-
-struct Line {
-  int number = 0;  // 1-based
-  std::string text;
-};
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-bool startsWithCaseless(std::string_view text, std::string_view prefix) {
-  return text.size() >= prefix.size() && lower(text.substr(0, prefix.size())) == prefix;
-}
-
-std::vector<Line> splitLines(std::string_view text) {
-  std::vector<Line> lines;
-  int number = 0;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    std::string_view line = text.substr(start, end == std::string_view::npos ? end : end - start);
-    if (!line.empty() && line.back() == '\r')
-      line.remove_suffix(1);
-    lines.push_back({++number, std::string(line)});
-    if (end == std::string_view::npos)
-      break;
-    start = end + 1;
-  }
-  return lines;
-}
-
-// A section line: its first word starts with '%' (Apptainer's rule, indentation allowed).
-bool isSectionLine(std::string_view line) {
-  std::string_view word = trim(line);
-  return !word.empty() && word.front() == '%';
-}
-
-bool isStageLine(std::string_view line) {
-  return startsWithCaseless(line, "bootstrap:");
-}
-
-// "%post -c /bin/bash" -> {"post", "-c /bin/bash"}.
-std::pair<std::string, std::string> sectionNameAndArgs(std::string_view line) {
-  std::string_view rest = trim(line).substr(1);
-  size_t space = rest.find_first_of(" \t");
-  if (space == std::string_view::npos)
-    return {lower(rest), ""};
-  return {lower(rest.substr(0, space)), std::string(trim(rest.substr(space)))};
-}
-
-bool isNameChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
-}
+using namespace definition_tables;
+using namespace definition_lines;
 
 class Parser {
  public:
@@ -135,8 +23,7 @@ class Parser {
 
   Result<DefinitionFile> parse(std::string_view text) {
     std::vector<Line> lines = splitLines(text);
-    BERTH_TRY(collectArguments(lines));
-    BERTH_TRY(substitute(lines));
+    BERTH_TRY(substituteArguments(lines, options_, file_.arguments, used_));
     for (const auto& [name, value] : options_.buildArgs)
       if (!used_.contains(name))
         file_.unusedBuildArgs.push_back(name);
@@ -166,86 +53,7 @@ class Parser {
 
  private:
   Error error(int line, std::string_view what, std::string_view hint = {}) const {
-    if (hint.empty())
-      return Error(fmt::format("{}:{}: {}", options_.fileName, line, what));
-    return Error(fmt::format("{}:{}: {}; {}", options_.fileName, line, what, hint));
-  }
-
-  // Pass 1: the `NAME=VALUE` lines of every %arguments section, then --build-arg on top.
-  Status collectArguments(const std::vector<Line>& lines) {
-    bool inArguments = false;
-    for (const Line& line : lines) {
-      if (isStageLine(line.text) || isSectionLine(line.text)) {
-        inArguments =
-            isSectionLine(line.text) && sectionNameAndArgs(line.text).first == "arguments";
-        continue;
-      }
-      std::string_view t = trim(line.text);
-      if (!inArguments || t.empty() || t.front() == '#')
-        continue;
-      size_t eq = t.find('=');
-      std::string name(trim(t.substr(0, eq)));
-      if (eq == std::string_view::npos || name.empty() ||
-          !std::all_of(name.begin(), name.end(), isNameChar))
-        return error(line.number, fmt::format("`{}` is not NAME=VALUE", t),
-                     "%arguments lines give a default as NAME=VALUE");
-      file_.arguments[name] = std::string(trim(t.substr(eq + 1)));
-    }
-    for (const auto& [name, value] : options_.buildArgs)
-      file_.arguments[name] = value;
-    return okStatus();
-  }
-
-  // Pass 2: `{{ NAME }}` everywhere but in %arguments bodies.
-  Status substitute(std::vector<Line>& lines) {
-    bool inArguments = false;
-    for (Line& line : lines) {
-      if (isStageLine(line.text) || isSectionLine(line.text))
-        inArguments =
-            isSectionLine(line.text) && sectionNameAndArgs(line.text).first == "arguments";
-      else if (inArguments)
-        continue;
-      BERTH_ASSIGN(line.text, substituteLine(line));
-    }
-    return okStatus();
-  }
-
-  Result<std::string> substituteLine(const Line& line) {
-    const std::string& text = line.text;
-    std::string out;
-    size_t pos = 0;
-    while (true) {
-      size_t open = text.find("{{", pos);
-      if (open == std::string::npos)
-        break;
-      size_t p = open + 2;
-      while (p < text.size() && (text[p] == ' ' || text[p] == '\t'))
-        ++p;
-      size_t nameStart = p;
-      while (p < text.size() && isNameChar(text[p]))
-        ++p;
-      size_t nameEnd = p;
-      while (p < text.size() && (text[p] == ' ' || text[p] == '\t'))
-        ++p;
-      if (nameEnd == nameStart || text.compare(p, 2, "}}") != 0) {
-        // Not a variable (a Go template, a literal "{{"): kept as it is.
-        out.append(text, pos, open + 2 - pos);
-        pos = open + 2;
-        continue;
-      }
-      std::string name = text.substr(nameStart, nameEnd - nameStart);
-      auto value = file_.arguments.find(name);
-      if (value == file_.arguments.end())
-        return error(
-            line.number, fmt::format("`{{{{ {} }}}}` is not defined", name),
-            fmt::format("give it a default in %arguments or pass --build-arg {}=VALUE", name));
-      used_.insert(name);
-      out.append(text, pos, open - pos);
-      out += value->second;
-      pos = p + 2;
-    }
-    out.append(text, pos, std::string::npos);
-    return out;
+    return lineError(options_.fileName, line, what, hint);
   }
 
   Status parseStage(const std::vector<Line>& lines, size_t begin, size_t end) {
@@ -311,7 +119,7 @@ class Parser {
       if (row.name == agentName)
         agent = &row;
     if (agent == nullptr) {
-      for (const RefusedAgentRow& row : kRefusedAgents)
+      for (const RefusedRow& row : kRefusedAgents)
         if (row.name == agentName)
           return error(line, fmt::format("Bootstrap: {} is not supported", agentName), row.hint);
       return error(line, fmt::format("unknown bootstrap agent `{}`", agentName),
@@ -352,7 +160,7 @@ class Parser {
       if (r.name == name)
         row = &r;
     if (row == nullptr) {
-      for (const RefusedAgentRow& refused : kRefusedSections)
+      for (const RefusedRow& refused : kRefusedSections)
         if (refused.name == name)
           return error(line, fmt::format("section %{} is not supported", name), refused.hint);
       if (name.starts_with("app"))

@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "shared/build/dockerfile_config.hpp"
 #include "shared/build/shell_lex.hpp"
 #include "shared/core/strings.hpp"
 
@@ -23,25 +24,6 @@ std::string lower(std::string_view text) {
   return out;
 }
 
-// "/a/./b/../c//" -> "/a/c".
-std::string cleanAbsolutePath(std::string_view path) {
-  std::vector<std::string> parts;
-  for (const std::string& part : split(path, '/')) {
-    if (part.empty() || part == ".")
-      continue;
-    if (part == "..") {
-      if (!parts.empty())
-        parts.pop_back();
-      continue;
-    }
-    parts.push_back(part);
-  }
-  std::string out;
-  for (const std::string& part : parts)
-    out += "/" + part;
-  return out.empty() ? "/" : out;
-}
-
 // The predefined platform ARGs for "os/arch[/variant]" with prefix TARGET or BUILD.
 void addPlatformArgs(std::map<std::string, std::string>& out, std::string_view prefix,
                      const std::string& platform) {
@@ -50,39 +32,6 @@ void addPlatformArgs(std::map<std::string, std::string>& out, std::string_view p
   out[fmt::format("{}OS", prefix)] = parts.size() > 0 ? parts[0] : "";
   out[fmt::format("{}ARCH", prefix)] = parts.size() > 1 ? parts[1] : "";
   out[fmt::format("{}VARIANT", prefix)] = parts.size() > 2 ? parts[2] : "";
-}
-
-// EXPOSE's "80", "80/udp", "8000-8002/tcp" -> {"80/tcp"}, ...
-Status addPorts(std::string_view spec, std::set<std::string>& out, int64_t& budget) {
-  std::string_view ports = spec;
-  std::string protocol = "tcp";
-  if (size_t slash = spec.find('/'); slash != std::string_view::npos) {
-    ports = spec.substr(0, slash);
-    protocol = lower(spec.substr(slash + 1));
-  }
-  if (protocol != "tcp" && protocol != "udp" && protocol != "sctp")
-    return Error(fmt::format("EXPOSE `{}`: protocol must be tcp, udp or sctp", spec));
-  auto number = [&](std::string_view text) -> Result<int> {
-    int value = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end != text.data() + text.size() || value < 1 || value > 65535)
-      return Error(fmt::format("EXPOSE `{}`: invalid port", spec));
-    return value;
-  };
-  size_t dash = ports.find('-');
-  BERTH_ASSIGN(int first, number(ports.substr(0, dash)));
-  int last = first;
-  if (dash != std::string_view::npos) {
-    BERTH_ASSIGN(last, number(ports.substr(dash + 1)));
-  }
-  if (last < first)
-    return Error(fmt::format("EXPOSE `{}`: invalid port range", spec));
-  budget -= last - first + 1;
-  if (budget < 0)
-    return Error(fmt::format("EXPOSE `{}`: too many ports in one Dockerfile", spec));
-  for (int port = first; port <= last; ++port)
-    out.insert(fmt::format("{}/{}", port, protocol));
-  return okStatus();
 }
 
 class Evaluator {
@@ -226,7 +175,6 @@ class Evaluator {
               bool fromOnBuild);
   Status fileStep(const DockerInstruction& instruction, DockerStep& out, const DockerStage& stage,
                   const VariableLookup& lookup);
-  Status healthcheckStep(const DockerInstruction& instruction, DockerStep& out);
 
   const DockerfileSyntax& syntax_;
   const DockerfileOptions& options_;
@@ -340,7 +288,7 @@ Status Evaluator::step(const DockerInstruction& instruction, DockerStage& stage,
     case Kind::kExpose: {
       BERTH_ASSIGN(out.args, expandWords(instruction.args, lookup, escape));
       for (const std::string& spec : out.args)
-        BERTH_TRY(addPorts(spec, config.exposedPorts, portBudget_));
+        BERTH_TRY(addExposedPorts(spec, config.exposedPorts, portBudget_));
       break;
     }
     case Kind::kVolume: {
@@ -359,10 +307,12 @@ Status Evaluator::step(const DockerInstruction& instruction, DockerStage& stage,
       }
       break;
     }
-    case Kind::kHealthcheck:
-      BERTH_TRY(healthcheckStep(instruction, out));
-      config.healthcheck = out.healthcheck;
+    case Kind::kHealthcheck: {
+      BERTH_ASSIGN(HealthcheckConfig check, parseHealthcheck(instruction));
+      out.healthcheck = check;
+      config.healthcheck = check;
       break;
+    }
     case Kind::kOnbuild:
       out.onBuild = instruction.args;
       config.onBuild.push_back(instruction.args);
@@ -378,13 +328,13 @@ Status Evaluator::step(const DockerInstruction& instruction, DockerStage& stage,
   }
 
   // The state the step runs in (the environment only where a command runs).
-  for (const auto& [key, value] : scope.args) {
+  for (const auto& arg : scope.args) {
     if (instruction.kind != Kind::kRun)
       break;
     bool overridden = std::any_of(config.env.begin(), config.env.end(),
-                                  [&](const auto& entry) { return entry.first == key; });
-    if (value && !overridden)
-      out.environment.push_back(key + "=" + *value);
+                                  [&](const auto& entry) { return entry.first == arg.first; });
+    if (arg.second && !overridden)
+      out.environment.push_back(arg.first + "=" + *arg.second);
   }
   for (const auto& [key, value] : config.env)
     if (instruction.kind == Kind::kRun)
@@ -434,93 +384,11 @@ Status Evaluator::fileStep(const DockerInstruction& instruction, DockerStep& out
   return okStatus();
 }
 
-Status Evaluator::healthcheckStep(const DockerInstruction& instruction, DockerStep& out) {
-  HealthcheckConfig check;
-  std::string_view args = trim(instruction.args);
-  size_t space = args.find_first_of(" \t");
-  std::string first = lower(args.substr(0, space));
-  std::string_view rest = space == std::string_view::npos ? "" : trim(args.substr(space));
-  if (first == "none") {
-    if (!rest.empty() || !instruction.flags.empty())
-      return Error("HEALTHCHECK NONE takes no other arguments");
-    check.test = {"NONE"};
-    out.healthcheck = check;
-    return okStatus();
-  }
-  if (first != "cmd" || rest.empty())
-    return Error("HEALTHCHECK takes [OPTIONS] CMD COMMAND, or NONE");
-  for (const auto& [name, value] : instruction.flags) {
-    if (name == "retries") {
-      int retries = 0;
-      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), retries);
-      if (ec != std::errc() || end != value.data() + value.size() || retries < 0)
-        return Error(fmt::format("HEALTHCHECK --retries={}: not a count", value));
-      check.retries = retries;
-      continue;
-    }
-    BERTH_ASSIGN(int64_t ns, parseGoDuration(value).withContext(
-                                 fmt::format("HEALTHCHECK --{}={}", name, value)));
-    (name == "interval"       ? check.intervalNs
-     : name == "timeout"      ? check.timeoutNs
-     : name == "start-period" ? check.startPeriodNs
-                              : check.startIntervalNs) = ns;
-  }
-  auto parsed = parseDockerInstruction(fmt::format("CMD {}", rest));
-  if (parsed.ok() && parsed->execForm) {
-    check.test = {"CMD"};
-    check.test.insert(check.test.end(), parsed->execArgs.begin(), parsed->execArgs.end());
-  } else {
-    check.test = {"CMD-SHELL", std::string(rest)};
-  }
-  out.healthcheck = check;
-  return okStatus();
-}
-
 }  // namespace
 
 Result<Dockerfile> parseDockerfile(std::string_view text, const DockerfileOptions& options) {
   BERTH_ASSIGN(DockerfileSyntax syntax, parseDockerfileSyntax(text, options.fileName));
   return Evaluator(syntax, options).run();
-}
-
-Result<int64_t> parseGoDuration(std::string_view text) {
-  // Units, longest first so "ms" is not read as "m".
-  struct Unit {
-    std::string_view name;
-    double ns;
-  };
-  constexpr std::array kUnits = {Unit{"ns", 1},  Unit{"us", 1e3}, Unit{"µs", 1e3},  Unit{"ms", 1e6},
-                                 Unit{"s", 1e9}, Unit{"m", 60e9}, Unit{"h", 3600e9}};
-  if (text == "0")
-    return int64_t{0};
-  if (text.empty())
-    return Error("empty duration");
-  double total = 0;
-  std::string_view rest = text;
-  while (!rest.empty()) {
-    size_t digits = 0;
-    while (digits < rest.size() &&
-           (std::isdigit(static_cast<unsigned char>(rest[digits])) || rest[digits] == '.'))
-      ++digits;
-    if (digits == 0)
-      return Error(fmt::format("invalid duration `{}`", text));
-    double value = 0;
-    auto [end, ec] = std::from_chars(rest.data(), rest.data() + digits, value);
-    if (ec != std::errc() || end != rest.data() + digits)
-      return Error(fmt::format("invalid duration `{}`", text));
-    rest.remove_prefix(digits);
-    const Unit* unit = nullptr;
-    for (const Unit& u : kUnits)
-      if (rest.starts_with(u.name) && (unit == nullptr || u.name.size() > unit->name.size()))
-        unit = &u;
-    if (unit == nullptr)
-      return Error(fmt::format("duration `{}` lacks a unit (ns, us, ms, s, m, h)", text));
-    rest.remove_prefix(unit->name.size());
-    total += value * unit->ns;
-  }
-  if (total > 9.2e18)
-    return Error(fmt::format("duration `{}` is too long", text));
-  return static_cast<int64_t>(std::llround(total));
 }
 
 }  // namespace berth::build

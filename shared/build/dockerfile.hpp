@@ -25,19 +25,11 @@
 #include <utility>
 #include <vector>
 
+#include "shared/build/dockerfile_config.hpp"
 #include "shared/build/dockerfile_syntax.hpp"
 #include "shared/core/result.hpp"
 
 namespace berth::build {
-
-struct HealthcheckConfig {
-  std::vector<std::string> test;  // ["NONE"], ["CMD", argv...] or ["CMD-SHELL", "command"]
-  int64_t intervalNs = 0;         // 0: the runtime's default
-  int64_t timeoutNs = 0;
-  int64_t startPeriodNs = 0;
-  int64_t startIntervalNs = 0;
-  int retries = 0;
-};
 
 // The image configuration a stage builds up (OCI config field names in comments).
 struct StageConfig {
@@ -114,8 +106,5 @@ struct DockerfileOptions {
 // Parses and expands a whole Dockerfile; the first problem is the error ("FILE:LINE: ...").
 [[nodiscard]] Result<Dockerfile> parseDockerfile(std::string_view text,
                                                  const DockerfileOptions& options);
-
-// "30s", "1m30s", "1.5h", "100ms" (Go durations, as HEALTHCHECK takes them) in nanoseconds.
-[[nodiscard]] Result<int64_t> parseGoDuration(std::string_view text);
 
 }  // namespace berth::build
