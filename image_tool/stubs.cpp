@@ -7,8 +7,5 @@ void addBuildCommand(CLI::App& app, Invocation& invocation) {
   addNotImplementedCommand(app, invocation, "build",
                            "Build an image from a definition file or Dockerfile");
 }
-void addPushCommand(CLI::App& app, Invocation& invocation) {
-  addNotImplementedCommand(app, invocation, "push", "Push an image to a registry");
-}
 
 }  // namespace berth::cli

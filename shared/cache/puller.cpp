@@ -30,10 +30,29 @@ std::string nowRfc3339() {
   return buf;
 }
 
+image::ImageSource imageSource(const std::string& reference, const std::string& digest,
+                               const std::string& platform) {
+  image::ImageSource source;
+  source.reference = reference;
+  source.digest = digest;
+  source.platform = platform;
+  source.created = nowRfc3339();
+  source.tool = fmt::format("berth {}", BERTH_VERSION);
+  return source;
+}
+
 std::string sourceJson(const std::string& reference, const std::string& digest,
                        const std::string& platform) {
-  return image::serializeImageSource(image::ImageSource{reference, digest, platform, nowRfc3339(),
-                                                        fmt::format("berth {}", BERTH_VERSION)});
+  return image::serializeImageSource(imageSource(reference, digest, platform));
+}
+
+// A registry image's source.json also keeps the manifest as served: `berth push` re-creates
+// the image from it byte for byte.
+std::string sourceJson(const std::string& reference, const registry::ResolvedImage& resolved) {
+  image::ImageSource source = imageSource(reference, resolved.manifestDigest, resolved.platform);
+  source.manifest = resolved.manifest;
+  source.manifestMediaType = resolved.manifestMediaType;
+  return image::serializeImageSource(source);
 }
 
 // Layer downloads running while earlier (upper) layers are converted: layers are converted
@@ -165,9 +184,8 @@ Result<PullResult> pullRegistry(std::string_view text, ImageCache& cache,
       layers.back().blobVerified = true;  // by the download (or its re-check of a kept blob)
     }
     announce(observer, "converting");
-    return convert::convertLayers(
-        layers, {config, sourceJson(reference, resolved.manifestDigest, resolved.platform)}, out,
-        options.convert, log);
+    return convert::convertLayers(layers, {config, sourceJson(reference, resolved)}, out,
+                                  options.convert, log);
   };
   return place(cache, options, resolved.manifestDigest, reference, produce).withContext(where);
 }

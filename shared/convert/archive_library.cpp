@@ -44,6 +44,31 @@ Result<const ArchiveLibrary*> load() {
   BERTH_TRY(library.resolve("archive_entry_rdevminor", api.entryRdevminor));
   BERTH_TRY(library.resolve("archive_entry_xattr_reset", api.entryXattrReset));
   BERTH_TRY(library.resolve("archive_entry_xattr_next", api.entryXattrNext));
+  BERTH_TRY(library.resolve("archive_write_new", api.writeNew));
+  BERTH_TRY(library.resolve("archive_write_free", api.writeFree));
+  BERTH_TRY(
+      library.resolve("archive_write_set_format_pax_restricted", api.writeSetFormatPaxRestricted));
+  BERTH_TRY(library.resolve("archive_write_set_bytes_per_block", api.writeSetBytesPerBlock));
+  BERTH_TRY(library.resolve("archive_write_set_bytes_in_last_block", api.writeSetBytesInLastBlock));
+  BERTH_TRY(library.resolve("archive_write_open2", api.writeOpen2));
+  BERTH_TRY(library.resolve("archive_write_header", api.writeHeader));
+  BERTH_TRY(library.resolve("archive_write_data", api.writeData));
+  BERTH_TRY(library.resolve("archive_write_close", api.writeClose));
+  BERTH_TRY(library.resolve("archive_entry_new", api.entryNew));
+  BERTH_TRY(library.resolve("archive_entry_free", api.entryFree));
+  BERTH_TRY(library.resolve("archive_entry_clear", api.entryClear));
+  BERTH_TRY(library.resolve("archive_entry_copy_pathname", api.entryCopyPathname));
+  BERTH_TRY(library.resolve("archive_entry_copy_hardlink", api.entryCopyHardlink));
+  BERTH_TRY(library.resolve("archive_entry_copy_symlink", api.entryCopySymlink));
+  BERTH_TRY(library.resolve("archive_entry_set_filetype", api.entrySetFiletype));
+  BERTH_TRY(library.resolve("archive_entry_set_perm", api.entrySetPerm));
+  BERTH_TRY(library.resolve("archive_entry_set_uid", api.entrySetUid));
+  BERTH_TRY(library.resolve("archive_entry_set_gid", api.entrySetGid));
+  BERTH_TRY(library.resolve("archive_entry_set_mtime", api.entrySetMtime));
+  BERTH_TRY(library.resolve("archive_entry_set_size", api.entrySetSize));
+  BERTH_TRY(library.resolve("archive_entry_set_rdevmajor", api.entrySetRdevmajor));
+  BERTH_TRY(library.resolve("archive_entry_set_rdevminor", api.entrySetRdevminor));
+  BERTH_TRY(library.resolve("archive_entry_xattr_add_entry", api.entryXattrAddEntry));
   return &api;
 }
 

@@ -53,6 +53,31 @@ struct ArchiveLibrary {
   decltype(&::archive_entry_rdevminor) entryRdevminor;
   decltype(&::archive_entry_xattr_reset) entryXattrReset;
   decltype(&::archive_entry_xattr_next) entryXattrNext;
+  // Writers: the tar stream of a flattened layer (flatten_layer.cpp).
+  decltype(&::archive_write_new) writeNew;
+  decltype(&::archive_write_free) writeFree;
+  decltype(&::archive_write_set_format_pax_restricted) writeSetFormatPaxRestricted;
+  decltype(&::archive_write_set_bytes_per_block) writeSetBytesPerBlock;
+  decltype(&::archive_write_set_bytes_in_last_block) writeSetBytesInLastBlock;
+  decltype(&::archive_write_open2) writeOpen2;
+  decltype(&::archive_write_header) writeHeader;
+  decltype(&::archive_write_data) writeData;
+  decltype(&::archive_write_close) writeClose;
+  decltype(&::archive_entry_new) entryNew;
+  decltype(&::archive_entry_free) entryFree;
+  decltype(&::archive_entry_clear) entryClear;
+  decltype(&::archive_entry_copy_pathname) entryCopyPathname;
+  decltype(&::archive_entry_copy_hardlink) entryCopyHardlink;
+  decltype(&::archive_entry_copy_symlink) entryCopySymlink;
+  decltype(&::archive_entry_set_filetype) entrySetFiletype;
+  decltype(&::archive_entry_set_perm) entrySetPerm;
+  decltype(&::archive_entry_set_uid) entrySetUid;
+  decltype(&::archive_entry_set_gid) entrySetGid;
+  decltype(&::archive_entry_set_mtime) entrySetMtime;
+  decltype(&::archive_entry_set_size) entrySetSize;
+  decltype(&::archive_entry_set_rdevmajor) entrySetRdevmajor;
+  decltype(&::archive_entry_set_rdevminor) entrySetRdevminor;
+  decltype(&::archive_entry_xattr_add_entry) entryXattrAddEntry;
 };
 
 // Opens libarchive once per process; stays loaded until exit.

@@ -123,6 +123,21 @@ Result<std::vector<std::string>> expectedDiffIds(const std::string& configJson, 
   return diffIds;
 }
 
+// A tree read from a directory (a sandbox, a saved container) is no longer the layers its
+// source.json's manifest lists: it keeps where it came from, not the manifest (or a push would
+// send the original image instead of this one).
+ImageMetadataFiles withoutManifest(ImageMetadataFiles metadata) {
+  if (metadata.sourceJson.empty())
+    return metadata;
+  auto source = image::parseImageSource(metadata.sourceJson);
+  if (source.ok() && !source->manifest.empty()) {
+    source->manifest.clear();
+    source->manifestMediaType.clear();
+    metadata.sourceJson = image::serializeImageSource(*source);
+  }
+  return metadata;
+}
+
 double secondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -178,7 +193,7 @@ Result<ConvertStats> convertDirectory(const std::filesystem::path& root,
   BERTH_ASSIGN(AtomicFile file, AtomicFile::create(output).withContext(where));
   Conversion conversion(options, log);
   BERTH_TRY(conversion.open(file.tempPath()).withContext(where));
-  BERTH_TRY(conversion.addMetadata(metadata).withContext(where));
+  BERTH_TRY(conversion.addMetadata(withoutManifest(metadata)).withContext(where));
   BERTH_ASSIGN(LayerReader reader, LayerReader::openDirectory(root).withContext(where));
   BERTH_TRY(conversion.addLayer(reader, root.string()).withContext(where));
   BERTH_ASSIGN(ConvertStats stats, conversion.finish().withContext(where));

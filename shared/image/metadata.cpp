@@ -101,16 +101,24 @@ Result<ImageSource> parseImageSource(std::string_view text) {
   BERTH_TRY(readField(document, "platform", source.platform));
   BERTH_TRY(readField(document, "created", source.created));
   BERTH_TRY(readField(document, "tool", source.tool));
+  BERTH_TRY(readField(document, "manifest", source.manifest));
+  BERTH_TRY(readField(document, "manifestMediaType", source.manifestMediaType));
   return source;
 }
 
 std::string serializeImageSource(const ImageSource& source) {
-  return json{{"reference", source.reference},
-              {"digest", source.digest},
-              {"platform", source.platform},
-              {"created", source.created},
-              {"tool", source.tool}}
-      .dump(2);
+  json document{{"reference", source.reference},
+                {"digest", source.digest},
+                {"platform", source.platform},
+                {"created", source.created},
+                {"tool", source.tool}};
+  if (!source.manifest.empty()) {
+    document["manifest"] = source.manifest;
+    document["manifestMediaType"] = source.manifestMediaType;
+  }
+  // Never throws: a manifest that is not UTF-8 comes out changed, and its digest then no longer
+  // matches (a push sees that and flattens instead).
+  return document.dump(2, ' ', false, json::error_handler_t::replace);
 }
 
 std::string platformString(const ImageConfig& config) {

@@ -1,7 +1,9 @@
 // Image metadata kept inside every berth image under /.berth/ (ARCHITECTURE.md, "The image"):
 //
 //   /.berth/config.json   the OCI image config as the registry served it (Env, Entrypoint, ...)
-//   /.berth/source.json   where the image came from: reference, digest, platform, date, tool
+//   /.berth/source.json   where the image came from: reference, digest, platform, date, tool,
+//                         and for registry images the manifest as served (`berth push` sends
+//                         it again byte for byte)
 //   /.berth/runscript, /.berth/help, /.berth/definition, /.berth/test   built images only
 //
 // `berth inspect` and the runtime read only these files.
@@ -46,6 +48,12 @@ struct ImageSource {
   std::string platform;   // "linux/amd64"
   std::string created;    // when berth made this image, RFC 3339 UTC
   std::string tool;       // "berth 0.1.0"
+  // Registry images: the platform manifest exactly as served (its sha256 is `digest`) and its
+  // media type. It lists the config and layer blobs the image was made of, so the image can be
+  // pushed again unchanged. Empty for everything else, and for trees converted from a
+  // directory (a sandbox, a saved container): they are no longer those layers.
+  std::string manifest;
+  std::string manifestMediaType;
 };
 
 // Parses an OCI image config document; unknown fields are ignored, wrong types are errors.

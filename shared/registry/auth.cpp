@@ -131,6 +131,12 @@ Result<std::vector<AuthChallenge>> parseWwwAuthenticate(std::string_view header)
 }
 
 Result<std::string> tokenUrl(const AuthChallenge& challenge, std::string_view repository) {
+  return tokenUrl(challenge,
+                  std::vector<std::string>{fmt::format("repository:{}:pull", repository)});
+}
+
+Result<std::string> tokenUrl(const AuthChallenge& challenge,
+                             const std::vector<std::string>& scopes) {
   std::string realm = challenge.param("realm");
   if (realm.empty())
     return Error("Bearer challenge without a realm");
@@ -142,7 +148,10 @@ Result<std::string> tokenUrl(const AuthChallenge& challenge, std::string_view re
     url += fmt::format("{}service={}", sep, urlEncode(service));
     sep = '&';
   }
-  url += fmt::format("{}scope={}", sep, urlEncode(fmt::format("repository:{}:pull", repository)));
+  for (const std::string& scope : scopes) {
+    url += fmt::format("{}scope={}", sep, urlEncode(scope));
+    sep = '&';
+  }
   return url;
 }
 

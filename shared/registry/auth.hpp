@@ -23,6 +23,11 @@ Result<std::vector<AuthChallenge>> parseWwwAuthenticate(std::string_view header)
 
 // The token endpoint URL for a Bearer challenge and a repository (pull scope).
 Result<std::string> tokenUrl(const AuthChallenge& challenge, std::string_view repository);
+// The same for explicit scopes, one `scope=` parameter each ("repository:NAME:pull,push",
+// "repository:SOURCE:pull"): a push that mounts blobs from another repository needs both in
+// one token.
+Result<std::string> tokenUrl(const AuthChallenge& challenge,
+                             const std::vector<std::string>& scopes);
 
 struct BearerToken {
   std::string token;

@@ -2,9 +2,13 @@
 
 #include "shared/registry/curl_library.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -79,6 +83,53 @@ size_t onBody(char* data, size_t size, size_t count, void* user) {
   return chunk.size();
 }
 
+// The body of a POST, PUT or PATCH, handed to libcurl piece by piece (from memory or a file).
+struct UploadSource {
+  const HttpRequest* request;
+  int64_t position = 0;  // bytes handed to libcurl so far
+  int readErrno = 0;     // a failed read of the file body
+
+  bool fromFile() const { return request->fileBody.fd >= 0; }
+  int64_t length() const {
+    return fromFile() ? request->fileBody.length : static_cast<int64_t>(request->body.size());
+  }
+};
+
+size_t onUpload(char* buffer, size_t size, size_t count, void* user) {
+  auto* u = static_cast<UploadSource*>(user);
+  size_t want = static_cast<size_t>(
+      std::min<int64_t>(static_cast<int64_t>(size * count), u->length() - u->position));
+  if (want == 0)
+    return 0;
+  ssize_t n = 0;
+  if (u->fromFile()) {
+    const FileBody& file = u->request->fileBody;
+    do {
+      n = ::pread(file.fd, buffer, want, file.offset + u->position);
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+      u->readErrno = n < 0 ? errno : EIO;  // 0: the file is shorter than the body promised
+      return CURL_READFUNC_ABORT;
+    }
+  } else {
+    n = static_cast<ssize_t>(want);
+    std::memcpy(buffer, u->request->body.data() + u->position, want);
+  }
+  u->position += n;
+  if (u->request->sent)
+    u->request->sent(u->position);
+  return static_cast<size_t>(n);
+}
+
+// A redirect or an authentication retry inside libcurl sends the body again from the start.
+int onUploadSeek(void* user, curl_off_t offset, int origin) {
+  auto* u = static_cast<UploadSource*>(user);
+  if (origin != SEEK_SET || offset < 0 || offset > u->length())
+    return CURL_SEEKFUNC_CANTSEEK;
+  u->position = offset;
+  return CURL_SEEKFUNC_OK;
+}
+
 // libcurl's progress callback: non-zero aborts the transfer (CURLE_ABORTED_BY_CALLBACK).
 int onProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   auto* t = static_cast<Transfer*>(user);
@@ -127,6 +178,10 @@ Result<HttpResponse> HttpSession::perform(const HttpRequest& request, const Body
   CurlSlist headers{api};
   for (const std::string& h : request.headers)
     headers.append(h);
+  UploadSource upload{&request};
+  bool hasBody = request.method == "POST" || request.method == "PUT" || request.method == "PATCH";
+  if (hasBody)
+    headers.append("Expect:");  // no 100-continue round trip before every body
 
   api.easySetopt(curl, CURLOPT_URL, request.url.c_str());
   api.easySetopt(curl, CURLOPT_HTTPHEADER, headers.list);
@@ -152,6 +207,15 @@ Result<HttpResponse> HttpSession::perform(const HttpRequest& request, const Body
   }
   if (request.method == "HEAD")
     api.easySetopt(curl, CURLOPT_NOBODY, 1L);
+  if (hasBody) {
+    api.easySetopt(curl, CURLOPT_UPLOAD, 1L);
+    api.easySetopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    api.easySetopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(upload.length()));
+    api.easySetopt(curl, CURLOPT_READFUNCTION, onUpload);
+    api.easySetopt(curl, CURLOPT_READDATA, &upload);
+    api.easySetopt(curl, CURLOPT_SEEKFUNCTION, onUploadSeek);
+    api.easySetopt(curl, CURLOPT_SEEKDATA, &upload);
+  }
   std::string range;
   if (request.rangeFrom > 0) {
     range = fmt::format("{}-", request.rangeFrom);
@@ -166,6 +230,9 @@ Result<HttpResponse> HttpSession::perform(const HttpRequest& request, const Body
   api.easySetopt(curl, CURLOPT_HTTPHEADER, nullptr);
   if (transfer.tooLarge)
     return Error(fmt::format("{}: response larger than {} bytes", request.url, transfer.maxBody));
+  if (upload.readErrno != 0)
+    return Error::fromErrno(upload.readErrno,
+                            fmt::format("{}: read the request body", request.url));
   if (code == CURLE_ABORTED_BY_CALLBACK && !transfer.aborted)
     return cancelledError(request.url);
   if (transfer.aborted)

@@ -18,13 +18,27 @@
 
 namespace berth::registry {
 
+// A request body read from a file region (blob uploads): sent as is, re-read on every retry.
+struct FileBody {
+  int fd = -1;
+  int64_t offset = 0;
+  int64_t length = 0;
+};
+
 struct HttpRequest {
-  std::string method = "GET";  // GET or HEAD
+  std::string method = "GET";  // GET, HEAD, or with a body: POST, PUT, PATCH
   std::string url;
   std::vector<std::string> headers;      // "Name: value"
   int64_t rangeFrom = 0;                 // > 0: ask for bytes rangeFrom.. (Range header)
   bool allowPlainHttpRedirects = false;  // redirects may go to http:// (insecure registries)
   size_t maxBodyBytes = 0;               // kept bodies only: larger is an error (0 = 64 MiB)
+  // POST, PUT and PATCH send `body`, or `fileBody` when its fd is set (Content-Length either way).
+  std::string body;
+  FileBody fileBody;
+  // Called with the bytes of the request body sent so far (uploads' progress).
+  std::function<void(int64_t sent)> sent;
+  // false: one try only, whatever fails (an upload asks the registry how far it got instead).
+  bool retry = true;
   // Polled while the request runs (about once a second even when no byte moves): true aborts
   // it with cancelledError().
   CancelCheck cancelled;

@@ -5,6 +5,9 @@
 //   auto image = client->resolve(ref, "");                 // host platform
 //   auto config = client->fetchBlobToString(ref, image->config);
 //   client->fetchBlobs(ref, image->layers, dir, progress);  // dir/sha256-<hex>
+//
+// Pushes too (registry_upload.hpp): blobs, mounted across repositories where possible, and
+// manifests.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +25,7 @@
 #include "shared/core/result.hpp"
 #include "shared/image/manifest.hpp"
 #include "shared/image/reference.hpp"
+#include "shared/registry/registry_upload.hpp"
 
 namespace berth::registry {
 
@@ -93,6 +97,27 @@ class RegistryClient {
   // dir/"sha256-<hex>"; existing files that verify are skipped. The first error stops the rest.
   Status fetchBlobs(const image::ImageReference& ref, const std::vector<image::Descriptor>& blobs,
                     const std::filesystem::path& dir, const ProgressFn& progress);
+
+  // Pushing (registry_upload.cpp). Always to the registry itself, never to a mirror.
+  // Asks for the token scope `pull,push` on target's repository from now on, with `pull` on
+  // each repository of `mountSources` (same registry) in the same token, so mounts from them
+  // are allowed.
+  void preparePush(const image::ImageReference& target,
+                   const std::vector<std::string>& mountSources);
+  // Makes `upload.blob` exist in target's repository: nothing when it is there, a mount when
+  // `mountFrom` has it, else an upload in chunks (resumed where the registry says it got to
+  // after a broken connection). Progress counts bytes sent.
+  Result<BlobPushed> pushBlob(const image::ImageReference& target, const BlobUpload& upload,
+                              const UploadOptions& options, const ProgressFn& progress);
+  // Many blobs, options.parallel at once; the first error stops the rest. Results in order.
+  Result<std::vector<BlobPushed>> pushBlobs(const image::ImageReference& target,
+                                            const std::vector<BlobUpload>& uploads,
+                                            const UploadOptions& options,
+                                            const ProgressFn& progress);
+  // PUTs `manifest` (sent byte for byte, Content-Type `mediaType`) under target's tag, or its
+  // digest when it has one; checks the registry's Docker-Content-Digest. Returns the digest.
+  Result<std::string> pushManifest(const image::ImageReference& target, std::string_view manifest,
+                                   std::string_view mediaType);
 
  private:
   struct Impl;

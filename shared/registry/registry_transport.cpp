@@ -120,7 +120,8 @@ Result<HttpResponse> RegistryTransport::performWithRetries(HttpSession& session,
   request.cancelled = options_.cancelled;
   for (int attempt = 0;; ++attempt) {
     auto response = session.perform(request, tracking);
-    bool last = attempt >= options_.retries || delivered || isCancelled(options_.cancelled);
+    bool last = attempt >= options_.retries || !request.retry || delivered ||
+                isCancelled(options_.cancelled);
     if (!response.ok()) {
       if (last || isCancellation(response.error()))
         return response.error().withContext(what);
@@ -172,9 +173,8 @@ Status RegistryTransport::authenticate(HttpSession& session, const RegistryEndpo
                       endpoint.registry, endpoint.registry));
     BERTH_ASSIGN(header, basicAuthorization(credentials->username, credentials->password));
   } else if (challenge.scheme == "bearer") {
-    BERTH_ASSIGN(
-        std::string url,
-        tokenUrl(challenge, ref.repository).withContext(fmt::format("registry {}", endpoint.host)));
+    BERTH_ASSIGN(std::string url, tokenUrl(challenge, scopesFor(ref.repository))
+                                      .withContext(fmt::format("registry {}", endpoint.host)));
     // Credentials travel in clear text only to a registry the user marked insecure.
     if (url.starts_with("http://") && !endpoint.plainHttp)
       return Error(fmt::format("registry {}: token realm `{}` is not https", endpoint.host, url));
@@ -212,6 +212,21 @@ Status RegistryTransport::authenticate(HttpSession& session, const RegistryEndpo
   std::lock_guard lock(mutex_);
   authorization_[authKey(endpoint, ref)] = std::move(header);
   return {};
+}
+
+void RegistryTransport::setScopes(const std::string& repository, std::vector<std::string> scopes) {
+  std::lock_guard lock(mutex_);
+  scopes_[repository] = std::move(scopes);
+  std::erase_if(authorization_,
+                [&](const auto& entry) { return entry.first.ends_with(" " + repository); });
+}
+
+std::vector<std::string> RegistryTransport::scopesFor(const std::string& repository) {
+  std::lock_guard lock(mutex_);
+  auto it = scopes_.find(repository);
+  if (it != scopes_.end())
+    return it->second;
+  return {fmt::format("repository:{}:pull", repository)};
 }
 
 std::string RegistryTransport::cachedAuthorization(const std::string& key) {

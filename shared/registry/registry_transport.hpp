@@ -60,6 +60,11 @@ class RegistryTransport {
                             const image::ImageReference& ref, HttpRequest request,
                             const BodySink& sink = nullptr);
 
+  // The token scopes asked for `repository` from now on instead of its pull scope (a push:
+  // "repository:NAME:pull,push" and "repository:SOURCE:pull" for each repository it mounts
+  // from). A token already held for it is forgotten.
+  void setScopes(const std::string& repository, std::vector<std::string> scopes);
+
   const Logger& log() const { return log_; }
   int retries() const { return options_.retries; }
   // Sleeps before retry `attempt` (cut short by a cancellation).
@@ -71,6 +76,7 @@ class RegistryTransport {
   Status authenticate(HttpSession& session, const RegistryEndpoint& endpoint,
                       const image::ImageReference& ref, const AuthChallenge& challenge);
   std::string cachedAuthorization(const std::string& key);
+  std::vector<std::string> scopesFor(const std::string& repository);
   Result<HttpResponse> performWithRetries(HttpSession& session, HttpRequest request,
                                           const BodySink& sink, const std::string& what);
 
@@ -78,8 +84,9 @@ class RegistryTransport {
   CredentialStore credentials_;
   Logger log_;
   std::mutex mutex_;
-  std::map<std::string, AuthChallenge> challenges_;   // host -> its 401 challenge
-  std::map<std::string, std::string> authorization_;  // host+repo -> header value
+  std::map<std::string, AuthChallenge> challenges_;         // host -> its 401 challenge
+  std::map<std::string, std::string> authorization_;        // host+repo -> header value
+  std::map<std::string, std::vector<std::string>> scopes_;  // repo -> token scopes (not pull)
 };
 
 }  // namespace berth::registry
