@@ -1,4 +1,5 @@
-// Build-cache keys (BUILD.md, "Build cache"): what decides that a step's layer can be reused.
+// Build-cache keys: what decides that a step's layer can be reused (docs/build.md, "The build
+// cache").
 //
 //   key(step i) = sha256(key(step i-1), identity mode, canonical instruction, tree hash)
 //

@@ -1,6 +1,6 @@
 // Apptainer/Singularity definition files, parsed into a plain model the builder walks.
 //
-// The rules are Apptainer's (pkg/build/types/parser/deffile.go), checked against its behaviour:
+// The rules are Apptainer's (its parser: apptainer/apptainer, pkg/build/types/parser/deffile.go):
 //  - a line starting with `Bootstrap:` (any case, column 0) starts a new stage;
 //  - before a stage's first section come its header lines, `Key: value` (keys any case, `#`
 //    comments, a trailing `\` continues the value on the next line);

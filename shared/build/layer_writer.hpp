@@ -1,5 +1,5 @@
-// A build step's overlayfs upper directory -> one deterministic OCI layer (BUILD.md, pipeline
-// step 4).
+// A build step's overlayfs upper directory -> one deterministic OCI layer (docs/build.md, "From
+// a step to a layer").
 //
 // The upper directory of `overlay(lower = ..., upper = U)` mounted with redirect_dir=off,
 // metacopy=off, index=off holds exactly what the step changed, in overlayfs's own encoding; the
