@@ -12,6 +12,14 @@ It forwards every request to UPSTREAM and can misbehave on purpose:
   --fault norange         Range headers are ignored (the whole blob comes back with 200)
   --fault slow            blob bodies trickle at --rate bytes per second (default 256 KiB/s); the
                           log line ends in "aborted" when the client hangs up before the end
+Uploads (POST, PATCH, PUT) are forwarded too, their Location made to point at the proxy:
+  --fault patch-drop-once the first PATCH of each upload that does not start at byte 0 is read
+                          halfway and its connection closed; the registry never sees it (the
+                          client must ask where the upload is and resume from there)
+  --fault patch-cut-once  the first such PATCH of all reaches the registry halfway, then both connections
+                          close (distribution then drops the upload: the client starts over)
+  --fault deny-push       POST, PATCH and PUT answer 403 DENIED (a repository the user may
+                          only read)
 --fault may be given more than once. It writes one line per request to stderr: "METHOD PATH STATUS".
 """
 import argparse
@@ -55,6 +63,58 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_HEAD(self):
         self.do_GET()
 
+    def do_POST(self):
+        self.upload()
+
+    def do_PATCH(self):
+        self.upload()
+
+    def do_PUT(self):
+        self.upload()
+
+    def upload(self):
+        faults = set(args.fault or [])
+        length = int(self.headers.get("Content-Length") or 0)
+        if "deny-push" in faults:
+            self.rfile.read(length)
+            return self.reply(403, b'{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}')
+        upload_id = self.path.split("?")[0]
+        first_chunk = self.headers.get("Content-Range", "0-").startswith("0-")
+        if self.command == "PATCH" and not first_chunk and length > 1:
+            if "patch-drop-once" in faults and self.first_time(("drop", upload_id)):
+                self.rfile.read(length // 2)
+                self.close_connection = True
+                print(f"{self.command} {self.path} dropped", file=sys.stderr, flush=True)
+                return
+            if "patch-cut-once" in faults and self.first_time(("cut",)):
+                conn = http.client.HTTPConnection(args.upstream, timeout=30)
+                conn.putrequest("PATCH", self.path, skip_accept_encoding=True)
+                for k, v in self.headers.items():
+                    if k.lower() not in ("host", "authorization"):
+                        conn.putheader(k, v)
+                conn.endheaders()
+                conn.send(self.rfile.read(length // 2))
+                time.sleep(0.2)
+                conn.close()
+                self.close_connection = True
+                print(f"{self.command} {self.path} cut", file=sys.stderr, flush=True)
+                return
+        body = self.rfile.read(length)
+        conn = http.client.HTTPConnection(args.upstream, timeout=60)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "authorization")}
+        conn.request(self.command, self.path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        host = self.headers.get("Host")
+        out = []
+        for k, v in resp.getheaders():
+            if k.lower() in ("content-length", "transfer-encoding", "connection"):
+                continue
+            if k.lower() == "location":
+                v = v.replace(f"http://{args.upstream}", f"http://{host}")
+            out.append((k, v))
+        self.reply(resp.status, data, out)
+
     def do_GET(self):
         host = self.headers.get("Host")
         if args.bearer is not None:
@@ -83,7 +143,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         resp = conn.getresponse()
         # Follow the registry's own redirects here so the client sees one hop.
         body = resp.read()
-        out_headers = [(k, v) for k, v in resp.getheaders()
+        out_headers = [(k, v.replace(f"http://{args.upstream}", f"http://{host}") if k.lower() == "location" else v)
+                       for k, v in resp.getheaders()
                        if k.lower() not in ("content-length", "transfer-encoding", "connection")]
         status = resp.status
         if is_blob and status in (200, 206) and self.command == "GET" and body:
@@ -138,7 +199,8 @@ def main():
     p.add_argument("--upstream", required=True, help="host:port of the real registry")
     p.add_argument("--bearer")
     p.add_argument("--fault", action="append", choices=["truncate", "truncate-always", "corrupt", "500-once",
-                                       "500-always", "norange", "slow"])
+                                       "500-always", "norange", "slow", "patch-drop-once",
+                                       "patch-cut-once", "deny-push"])
     p.add_argument("--rate", type=int, default=256 << 10, help="bytes per second of --fault slow")
     args = p.parse_args()
     host, port = args.listen.rsplit(":", 1)
