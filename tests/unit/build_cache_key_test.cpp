@@ -104,6 +104,15 @@ TEST_CASE("cache key: tree hash of COPY sources") {
   write(root / "src/new.c", "\n");
   CHECK(hashOf(root, {"."}, options) != ignored);
 
+  // An exception re-includes a file below an excluded directory: the walk still goes there.
+  DockerIgnore exception = DockerIgnore::parse("src\n!src/main.c\n").value();
+  TreeHashOptions withException{&exception};
+  std::string onlyMain = hashOf(root, {"."}, withException);
+  write(root / "src/util.c", "void util(long) {}\n");
+  CHECK(hashOf(root, {"."}, withException) == onlyMain);
+  write(root / "src/main.c", "int main() { return 2; }\n");
+  CHECK(hashOf(root, {"."}, withException) != onlyMain);
+
   // Followed links (%files): the content of the target counts.
   TreeHashOptions follow;
   follow.followSymlinks = true;
