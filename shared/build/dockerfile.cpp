@@ -24,6 +24,12 @@ std::string lower(std::string_view text) {
   return out;
 }
 
+// Docker's predefined proxy ARGs: RUN sees them without an ARG line, and they are never reported
+// as unused.
+constexpr std::array<std::string_view, 10> kProxyArgs = {
+    "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",
+    "ftp_proxy",  "NO_PROXY",   "no_proxy",    "ALL_PROXY",   "all_proxy"};
+
 // The predefined platform ARGs for "os/arch[/variant]" with prefix TARGET or BUILD.
 void addPlatformArgs(std::map<std::string, std::string>& out, std::string_view prefix,
                      const std::string& platform) {
@@ -339,6 +345,14 @@ Status Evaluator::step(const DockerInstruction& instruction, DockerStage& stage,
   for (const auto& [key, value] : config.env)
     if (instruction.kind == Kind::kRun)
       out.environment.push_back(key + "=" + value);
+  for (std::string_view proxy : kProxyArgs) {
+    auto given = options_.buildArgs.find(std::string(proxy));
+    if (instruction.kind != Kind::kRun || given == options_.buildArgs.end() ||
+        scope.value(proxy).has_value())
+      continue;
+    consumed_.insert(given->first);
+    out.proxyEnvironment.push_back(given->first + "=" + given->second);
+  }
   out.workdir = config.workdir.empty() ? "/" : config.workdir;
   out.user = config.user;
   out.shell = config.shell;

@@ -11,7 +11,8 @@
 //    ENV or LABEL are expanded with the variables from before it;
 //  - FROM, ADD, COPY, ENV, ARG, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR (and ONBUILD
 //    triggers, when they run) are expanded here; RUN, CMD, ENTRYPOINT, SHELL and HEALTHCHECK are
-//    left to the shell. RUN gets the declared ARGs and the ENV as its environment.
+//    left to the shell. RUN gets the declared ARGs and the ENV as its environment, and the
+//    proxy build args (HTTP_PROXY, ...) without a declaration, outside the cache key.
 // ONBUILD triggers of the base (an image's or an earlier stage's) run right after FROM.
 #pragma once
 
@@ -67,7 +68,10 @@ struct DockerStep {
   std::string onBuild;  // ONBUILD: the trigger text
   // In effect while the step runs (after its own change for WORKDIR, USER, SHELL, ARG, ENV):
   std::vector<std::string> environment;  // RUN: "NAME=value", declared ARGs with a value, ENV
-  std::string workdir;                   // "/" when none was set
+  // RUN: --build-arg proxies no ARG declares ("HTTP_PROXY=..."): given to the command but, as
+  // Docker does, not part of the cache key (a changed proxy gives the same layer).
+  std::vector<std::string> proxyEnvironment;
+  std::string workdir;  // "/" when none was set
   std::string user;
   std::vector<std::string> shell;
 };

@@ -46,6 +46,10 @@ TEST_CASE("cache key: canonical instructions see substitution and the state in e
         canonicalInstruction(stepOf("FROM x\nENV D=/a\nCOPY f /a\n", 1)));
   CHECK(canonicalInstruction(stepOf("FROM x\nCOPY f /a\n")) ==
         canonicalInstruction(stepOf("FROM x\ncopy f /a\n")));
+  // A proxy is given to RUN but does not change the key (Docker's rule).
+  DockerStep proxied = stepOf("FROM x\nARG V=1\nRUN make\n", 1);
+  proxied.proxyEnvironment = {"HTTP_PROXY=http://p:3128"};
+  CHECK(canonicalInstruction(proxied) == a);
   // Any bytes survive as distinct text.
   CHECK(canonicalInstruction(stepOf("FROM x\nRUN echo \xff\n")) !=
         canonicalInstruction(stepOf("FROM x\nRUN echo \xfe\n")));

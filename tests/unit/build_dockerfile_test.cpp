@@ -248,6 +248,21 @@ FROM onbuild:1
         Strings{"GOPATH=/go", "PATH=/go/bin:/usr/bin", "FROM_TRIGGER=/go"});
 }
 
+TEST_CASE("dockerfile: proxy build args reach RUN without ARG, outside the declared environment") {
+  DockerfileOptions options;
+  options.buildArgs = {{"HTTP_PROXY", "http://proxy:3128"}, {"no_proxy", "localhost"}};
+  Dockerfile file =
+      parsed("FROM a\nRUN apt-get update\nARG no_proxy\nRUN true\nCOPY a /b\n", options);
+  const auto& steps = file.stages[0].steps;
+  CHECK(steps[0].environment.empty());
+  CHECK(steps[0].proxyEnvironment == Strings{"HTTP_PROXY=http://proxy:3128", "no_proxy=localhost"});
+  // Declared, it is an ordinary ARG.
+  CHECK(steps[2].environment == Strings{"no_proxy=localhost"});
+  CHECK(steps[2].proxyEnvironment == Strings{"HTTP_PROXY=http://proxy:3128"});
+  CHECK(steps[3].proxyEnvironment.empty());
+  CHECK(file.unusedBuildArgs.empty());
+}
+
 TEST_CASE("dockerfile: refused and malformed lines are one line with file:line") {
   CHECK(failure("FROM a\nRUN --mount=type=cache,target=/x make\n") ==
         "Dockerfile:2: RUN --mount: not supported yet: COPY what the step needs first");
