@@ -6,6 +6,7 @@
 
 #include "shared/core/strings.hpp"
 #include "shared/gpu/request.hpp"
+#include "shared/slurm/env_preset.hpp"
 #include "spank_plugin/task_environment.hpp"
 
 namespace berth::spank {
@@ -107,6 +108,8 @@ Status checkOptionValues(const OptionValues& values, const config::SiteConfig& s
     return Error(fmt::format("--container-workdir: `{}` is not an absolute path", *workdir));
   if (auto names = values.get(OptionId::kEnv))
     BERTH_TRY(parseEnvironmentNames(*names));
+  if (auto preset = values.get(OptionId::kEnvPreset))
+    BERTH_TRY(slurm::parseEnvPreset(*preset).withContext("--container-env-preset"));
   if (auto name = values.get(OptionId::kName))
     BERTH_TRY(checkName(*name));
   if (values.has(OptionId::kName) && values.has(OptionId::kReadonly))

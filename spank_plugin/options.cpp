@@ -9,9 +9,9 @@
 
 namespace berth::spank {
 
-const std::array<OptionSpec, 15>& optionTable() {
+const std::array<OptionSpec, 16>& optionTable() {
   using enum OptionId;
-  static const std::array<OptionSpec, 15> kTable{{
+  static const std::array<OptionSpec, 16> kTable{{
       {kImage, "container-image", "REF|PATH",
        "[berth] run the tasks in this image: a registry reference, a cached image or a squashfs",
        ArgumentKind::kRequired, "BERTH_CONTAINER_IMAGE"},
@@ -30,6 +30,10 @@ const std::array<OptionSpec, 15>& optionTable() {
        "[berth] pass only Slurm's per-task variables, HOME, USER, LOGNAME, TERM and TMPDIR "
        "of the host environment",
        ArgumentKind::kNone, "BERTH_CONTAINER_CLEANENV"},
+      {kEnvPreset, "container-env-preset", "pytorch|none",
+       "[berth] set MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK, ... from the "
+       "step's layout for distributed training (none: not even the site's default)",
+       ArgumentKind::kRequired, "BERTH_CONTAINER_ENV_PRESET"},
       {kWritable, "container-writable", "",
        "[berth] writable root filesystem (changes discarded at the end of the step)",
        ArgumentKind::kNone, "BERTH_CONTAINER_WRITABLE"},

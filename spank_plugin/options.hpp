@@ -30,6 +30,7 @@ enum class OptionId : int {
   kSave,
   kGpuCaps,
   kCleanEnv,
+  kEnvPreset,
 };
 
 enum class ArgumentKind { kNone = 0, kRequired = 1, kOptional = 2 };  // spank_option.has_arg
@@ -44,7 +45,7 @@ struct OptionSpec {
 };
 
 // Every option berth adds to srun, sbatch and salloc.
-const std::array<OptionSpec, 15>& optionTable();
+const std::array<OptionSpec, 16>& optionTable();
 
 const OptionSpec* findOption(OptionId id);
 

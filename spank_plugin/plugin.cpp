@@ -17,6 +17,7 @@ extern "C" {
 
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,7 +25,9 @@ extern "C" {
 #include <fmt/format.h>
 
 #include "shared/core/process_env.hpp"
+#include "shared/slurm/slurmd_paths.hpp"
 #include "spank_plugin/container_backend.hpp"
+#include "spank_plugin/env_preset.hpp"
 #include "spank_plugin/local_side.hpp"
 #include "spank_plugin/options.hpp"
 #include "spank_plugin/plugstack_args.hpp"
@@ -249,6 +252,41 @@ bool stepEnded(uint32_t jobId, uint32_t stepId) {
   return ended;
 }
 
+// The step's first node (SLURM_NODEID 0: slurmstepd numbers the nodes in the order libslurm's
+// hostlist gives them) and its NodeAddr as slurmctld has it: the address Slurm itself uses
+// between nodes. One RPC per node of a step that asks for a preset; without an answer, the
+// node name (NodeAddr's default).
+berth::Result<std::string> firstNodeAddress(std::string_view nodeList, const berth::Logger& log) {
+  hostlist_t hosts = slurm_hostlist_create(std::string(nodeList).c_str());
+  char* first = hosts != nullptr ? slurm_hostlist_shift(hosts) : nullptr;
+  if (hosts != nullptr)
+    slurm_hostlist_destroy(hosts);
+  if (first == nullptr)
+    return berth::Error(fmt::format("`{}` is not a node list", nodeList));
+  std::string name(first);
+  std::free(first);
+  node_info_msg_t* nodes = nullptr;
+  if (slurm_load_node_single(&nodes, name.data(), SHOW_ALL) != SLURM_SUCCESS) {
+    log.warning("berth: NodeAddr of {}: {} (MASTER_ADDR is the node name)", name,
+                slurm_strerror(slurm_get_errno()));
+    return name;
+  }
+  std::string address = name;
+  for (uint32_t i = 0; i < nodes->record_count; ++i) {
+    const node_info_t& node = nodes->node_array[i];
+    if (node.name != nullptr && name == node.name && node.node_addr != nullptr &&
+        *node.node_addr != '\0')
+      address = node.node_addr;
+  }
+  slurm_free_node_info_msg(nodes);
+  return address;
+}
+
+bool isRegularFile(const std::filesystem::path& path) {
+  std::error_code ignored;
+  return std::filesystem::is_regular_file(path, ignored);
+}
+
 std::vector<std::string> pluginArguments(int argc, char** argv) {
   std::vector<std::string> arguments;
   for (int i = 0; i < argc; ++i)
@@ -286,10 +324,14 @@ BERTH_EXPORT int slurm_spank_init_post_opt(spank_t spank, int /*argc*/, char** /
       berth::spank::StepInfo step = stepInfo(spank, jobEnv);
       berth::spank::NodeFacts node{
           .step = step,
-          .slurmConf = berth::processEnv("SLURM_CONF").value_or("/etc/slurm/slurm.conf"),
+          .slurmConf = berth::slurm::nodeSlurmConfPath(berth::processEnv, isRegularFile)
+                           .value_or(std::filesystem::path()),
           .stepEnded = [job = step.jobId, id = step.stepId] { return stepEnded(job, id); }};
       berth::spank::prepareStep(state(), node, jobEnv, berth::spank::makeBackend(state().site, log),
                                 log);
+      berth::spank::prepareEnvPreset(
+          state(), step, jobEnv,
+          [&log](std::string_view nodes) { return firstNodeAddress(nodes, log); }, log);
     }
     return berth::okStatus();
   });

@@ -30,6 +30,10 @@ Status makePrivateDirs(const std::filesystem::path& path) {
 
 // What slurm.conf says for this node's steps.
 slurm::SlurmdDirPatterns nodeSlurmConf(const NodeFacts& node, const Logger& log) {
+  if (node.slurmConf.empty()) {
+    log.warning("berth: no slurm.conf found (using Slurm's default SlurmdSpoolDir and TmpFS)");
+    return slurm::SlurmdDirPatterns{};
+  }
   auto patterns = slurm::readSlurmConf(node.slurmConf);
   if (patterns.ok())
     return std::move(patterns).value();

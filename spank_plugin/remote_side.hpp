@@ -21,7 +21,9 @@ namespace berth::spank {
 
 struct NodeFacts {
   StepInfo step;
-  std::filesystem::path slurmConf;  // $SLURM_CONF of slurmstepd, else /etc/slurm/slurm.conf
+  // The slurm.conf the node runs with (slurm::nodeSlurmConfPath; on configless nodes slurmd's
+  // conf-cache copy); empty when there is none.
+  std::filesystem::path slurmConf;
   // Asks slurmctld whether the job or step ended (cancelled, out of time): an RPC, for a pull
   // to poll now and then.
   std::function<bool()> stepEnded;

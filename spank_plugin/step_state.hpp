@@ -8,6 +8,7 @@
 
 #include "shared/config/site_config.hpp"
 #include "shared/core/error.hpp"
+#include "shared/slurm/env_preset.hpp"
 #include "spank_plugin/container_backend.hpp"
 #include "spank_plugin/options.hpp"
 
@@ -29,6 +30,8 @@ struct StepState {
   std::optional<std::filesystem::path> upperDir;
   bool removeUpperAtExit = false;  // a save-only upper dir (a named one stays for the job)
   uint32_t exitedTasks = 0;        // slurmstepd: tasks of this node that have ended
+  // --container-env-preset: the preset and what the node's tasks share (env_preset.hpp).
+  slurm::PresetStep envPreset;
 };
 
 }  // namespace berth::spank

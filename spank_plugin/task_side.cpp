@@ -12,6 +12,7 @@
 #include "shared/container/entrypoint.hpp"
 #include "shared/container/gpu_mounts.hpp"
 #include "shared/container/launch.hpp"
+#include "shared/slurm/env_preset.hpp"
 #include "spank_plugin/container_backend.hpp"
 #include "spank_plugin/task_environment.hpp"
 
@@ -74,10 +75,13 @@ Status prepareTaskEnvironment(const StepState& state, const Environment& taskEnv
     return errnoError(state.workdir ? fmt::format("--container-workdir={}", workdir)
                                     : fmt::format("chdir to {} in the container", workdir));
   std::vector<std::string> host = taskEnv.all();
-  EnvironmentChanges changes = taskEnvironmentChanges(
-      host, state.container->config.env,
-      taskEnvironmentOptions(state.keepFromHost, state.options.has(OptionId::kCleanEnv),
-                             state.site));
+  container::EnvironmentOptions options = taskEnvironmentOptions(
+      state.keepFromHost, state.options.has(OptionId::kCleanEnv), state.site);
+  // --container-env-preset: this task's MASTER_ADDR, RANK, ... from its Slurm variables.
+  BERTH_ASSIGN(
+      options.preset,
+      slurm::presetEnvironment(state.envPreset, taskEnv.get).withContext("--container-env-preset"));
+  EnvironmentChanges changes = taskEnvironmentChanges(host, state.container->config.env, options);
   for (const std::string& name : changes.unset)
     BERTH_TRY(taskEnv.unset(name));
   for (const auto& [name, value] : changes.set)

@@ -15,6 +15,13 @@
 # berth.conf's gpu_driver_root points the plugin at the tree.
 # Host names: the controller is $BERTH_CLUSTER_CONTROLLER, nodes are node1..nodeN; each
 # daemon runs in its own UTS namespace with that host name (job steps inherit it).
+# Configless mode (BERTH_CLUSTER_CONFIGLESS=1, `scripts/cluster start --configless`): slurm.conf
+# has SlurmctldParameters=enable_configless and no PlugStackConfig (plugstack.conf and gres.conf
+# travel with it from the controller's directory); every slurmd is started with
+# `--conf-server 127.0.0.1:PORT`, no -f and no SLURM_CONF, so a node has no configuration file
+# but the copy slurmd fetches into <SlurmdSpoolDir>/conf-cache/ (spool/<node>/conf-cache/).
+# slurmd also points /run/slurm/conf at its cache (Slurm's clients look there when they find
+# no slurm.conf): `stop` removes that link when it points into the test bed.
 
 BERTH_CLUSTER_DIR=$BERTH_TESTBED_DIR/cluster
 BERTH_CLUSTER_NAME=${BERTH_CLUSTER_NAME:-berthtest}
@@ -27,6 +34,10 @@ BERTH_MUNGE_MARKER=$BERTH_TESTBED_DIR/munged.started-by-testbed
 BERTH_CLUSTER_GPU_DIR=$BERTH_TESTBED_DIR/gpu
 # Fake GPUs per node: 2 (the fake tree's) or 0 (no gres).
 BERTH_CLUSTER_GPUS=${BERTH_CLUSTER_GPUS:-2}
+# 1: the nodes fetch their configuration from slurmctld (configless), see above.
+BERTH_CLUSTER_CONFIGLESS=${BERTH_CLUSTER_CONFIGLESS:-0}
+# Where slurmd links its conf-cache in configless mode (Slurm's own path, on the host).
+BERTH_SLURM_RUN_CONF=/run/slurm/conf
 
 cluster_node_names() { # N -> node1 ... nodeN
   local i
@@ -92,6 +103,10 @@ cluster_write_config() { # plugin, node names...
   fi
   ctld_port=$(testbed_free_port)
   used+="$ctld_port "
+  # Configless: plugstack.conf is found next to slurm.conf (Slurm's default), on the nodes in
+  # the conf-cache slurmd fetched.
+  local plugstack_line="PlugStackConfig=$BERTH_CLUSTER_DIR/plugstack.conf"
+  [ "$BERTH_CLUSTER_CONFIGLESS" = 1 ] && plugstack_line="SlurmctldParameters=enable_configless"
   {
     cat <<CONF
 # Written by scripts/cluster: the berth test cluster (see docs/testbed.md).
@@ -111,7 +126,7 @@ SlurmctldLogFile=$BERTH_CLUSTER_DIR/log/slurmctld.log
 SlurmdLogFile=$BERTH_CLUSTER_DIR/log/slurmd-%n.log
 SlurmctldDebug=info
 SlurmdDebug=info
-PlugStackConfig=$BERTH_CLUSTER_DIR/plugstack.conf
+$plugstack_line
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
@@ -154,6 +169,37 @@ cluster_start_daemon() { # host, command...
   (testbed_exec_clean nsenter --net="/run/netns/$BERTH_NETNS" -- unshare --uts -- \
     env SLURM_CONF="$BERTH_CLUSTER_CONF" sh -c 'hostname "$0" && exec "$@"' "$host" "$@") \
     </dev/null >>"$BERTH_CLUSTER_DIR/log/daemon-start.log" 2>&1
+}
+
+# The controller's port (SlurmctldPort of the running cluster's slurm.conf).
+cluster_ctld_port() {
+  sed -n 's/^SlurmctldPort=//p' "$BERTH_CLUSTER_CONF"
+}
+
+cluster_ctld_up() { cluster_client scontrol ping 2>/dev/null | grep -q ' is UP'; }
+
+# Starts slurmd for NODE: with the config file, or configless (--conf-server, no file, no
+# SLURM_CONF) once slurmctld answers.
+cluster_start_slurmd() { # node
+  local node=$1
+  if [ "$BERTH_CLUSTER_CONFIGLESS" != 1 ]; then
+    cluster_start_daemon "$node" slurmd -f "$BERTH_CLUSTER_CONF" -N "$node"
+    return
+  fi
+  testbed_wait_for 30 cluster_ctld_up || return 1
+  (testbed_exec_clean nsenter --net="/run/netns/$BERTH_NETNS" -- unshare --uts -- \
+    env -u SLURM_CONF sh -c 'hostname "$0" && exec "$@"' "$node" \
+    slurmd --conf-server "127.0.0.1:$(cluster_ctld_port)" -N "$node") \
+    </dev/null >>"$BERTH_CLUSTER_DIR/log/daemon-start.log" 2>&1
+}
+
+# Removes slurmd's /run/slurm/conf link when it points into this test bed (configless mode).
+cluster_remove_run_conf() {
+  local target
+  target=$(readlink "$BERTH_SLURM_RUN_CONF" 2>/dev/null) || return 0
+  [[ "$target" == "$BERTH_CLUSTER_DIR"/* ]] || return 0
+  rm -f "$BERTH_SLURM_RUN_CONF"
+  rmdir /run/slurm 2>/dev/null || true
 }
 
 # Prints "NODE STATE" per node (sinfo), empty when slurmctld does not answer.

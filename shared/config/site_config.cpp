@@ -221,6 +221,13 @@ constexpr Row kRows[] = {
        c.hostOnlyEnv.insert(c.hostOnlyEnv.end(), items.begin(), items.end());
        return okStatus();
      }},
+    {{"env_preset", SettingKind::kString,
+      "environment preset of containerized Slurm steps when the user gives none: pytorch "
+      "(MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, ...) or none"},
+     [](SiteConfig& c, std::string_view v) -> Status {
+       BERTH_ASSIGN(c.envPreset, slurm::parseEnvPreset(v));
+       return okStatus();
+     }},
 };
 
 const Row* findRow(std::string_view key) {

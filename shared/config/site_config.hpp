@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "shared/core/result.hpp"
+#include "shared/slurm/env_preset.hpp"
 
 namespace berth::config {
 
@@ -68,6 +69,9 @@ struct SiteConfig {
   // Host variables that never enter a container, besides PATH, LD_LIBRARY_PATH, LD_PRELOAD
   // and LD_AUDIT (shared/container/environment.cpp's table).
   std::vector<std::string> hostOnlyEnv;
+  // The environment preset of containerized steps when the user names none
+  // (--container-env-preset): kNone, or kPyTorch for MASTER_ADDR, RANK, ... everywhere.
+  slurm::EnvPreset envPreset = slurm::EnvPreset::kNone;
 };
 
 enum class SettingKind { kPath, kBool, kInt, kDuration, kList, kSize, kString };

@@ -152,6 +152,12 @@ EnvList containerEnvironment(const EnvList& imageEnv, const EnvList& hostEnv,
       continue;
     env.set(name, value);
   }
+  // 2b: a preset's values, unless the user set the name: the host's value then, over the
+  // image's and whatever --cleanenv drops.
+  for (const auto& [name, value] : options.preset) {
+    auto it = host.find(name);
+    env.set(name, it != host.end() ? it->second : value);
+  }
   if (!env.has("PATH"))
     env.set("PATH", kDefaultPath);
   // 3: the names the user wants from the host.

@@ -8,6 +8,9 @@
 //   2. the image's Env, for the names it sets (PATH falls back to the usual one) — except
 //      the per-task variables (SLURM_*, PMIX_*, ...) and the identity (HOME, USER, LOGNAME)
 //      the host has: those keep the host's value;
+//   2b. a preset's values (Slurm --container-env-preset: MASTER_ADDR, RANK, ...), except
+//      where the host environment has the name: a value the user set wins, over the image's
+//      too and with --cleanenv as well;
 //   3. host values of the names the user gives (--container-env NAME / --env NAME);
 //   4. explicit assignments (CLI --env-file, --env NAME=VALUE), in order.
 #pragma once
@@ -44,6 +47,8 @@ struct EnvironmentOptions {
   std::vector<std::string> hostWins;                     // rule 3, names
   std::vector<std::string> siteHostOnly;                 // berth.conf host_only_env
   std::vector<std::pair<std::string, std::string>> set;  // rule 4, in order
+  // Rule 2b, in order: a preset's values (the Slurm task's MASTER_ADDR, RANK, ...).
+  std::vector<std::pair<std::string, std::string>> preset;
   // The identity inside when the face knows it better than the host environment (berth as
   // root --as-user): "" = the host's HOME / USER and LOGNAME.
   std::string home;

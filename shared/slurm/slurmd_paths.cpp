@@ -123,6 +123,18 @@ Result<SlurmdDirPatterns> readSlurmConf(const std::filesystem::path& path) {
   return parseSlurmConf(expandIncludes(text, path.parent_path(), 0));
 }
 
+std::optional<std::filesystem::path> nodeSlurmConfPath(
+    const std::function<std::optional<std::string>(std::string_view)>& getenv,
+    const std::function<bool(const std::filesystem::path&)>& exists) {
+  if (std::optional<std::string> file = getenv("SLURM_CONF"); file && !file->empty())
+    return std::filesystem::path(*file);
+  for (std::string_view file : {kBuiltinSlurmConf, kConfiglessSlurmConf}) {
+    if (exists(file))
+      return std::filesystem::path(file);
+  }
+  return std::nullopt;
+}
+
 std::string expandNodePattern(std::string_view pattern, std::string_view nodeName,
                               std::string_view hostName) {
   std::string expanded;

@@ -7,7 +7,8 @@
 //   batch script <SlurmdSpoolDir>/job<NNNNN>/slurm_script    (job id zero-padded to 5 digits)
 // SlurmdSpoolDir and TmpFS come from slurm.conf, where `%n` (node name) and `%h` (host name)
 // may appear; slurmstepd does not hand them to SPANK plugins, so they are read from the file
-// ($SLURM_CONF, which slurmd passes on to slurmstepd, else /etc/slurm/slurm.conf). The node
+// the node runs with (nodeSlurmConfPath: $SLURM_CONF, which slurmd passes on to slurmstepd —
+// on configless nodes its conf-cache copy). The node
 // name for %n: slurmstepd has neither SLURMD_NODENAME nor the spool dir as its cwd (checked on
 // the test bed: its cwd is slurmd's log dir), so the plugin uses $SLURMD_NODENAME when some
 // launcher sets it and else the short host name, which is the NodeName on usual clusters and
@@ -16,6 +17,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,10 +41,27 @@ struct SlurmdDirPatterns {
 // here; readSlurmConf() follows them.
 SlurmdDirPatterns parseSlurmConf(std::string_view text);
 
-// Reads the file (the path slurmstepd uses: $SLURM_CONF, else /etc/slurm/slurm.conf), with the
-// files its `Include` lines name in their place (relative to its directory, wildcards allowed,
-// nested up to 8 deep). Configless Slurm (slurmd fetching the configuration) is not covered.
+// Reads the file (nodeSlurmConfPath), with the files its `Include` lines name in their place
+// (relative to its directory, wildcards allowed, nested up to 8 deep).
 Result<SlurmdDirPatterns> readSlurmConf(const std::filesystem::path& path);
+
+// Slurm's built-in slurm.conf (Debian's and SchedMD's packages are built with
+// --sysconfdir=/etc/slurm).
+inline constexpr std::string_view kBuiltinSlurmConf = "/etc/slurm/slurm.conf";
+// Where slurmd links its conf-cache directory on configless nodes; Slurm's own clients look
+// there when they find no other slurm.conf.
+inline constexpr std::string_view kConfiglessSlurmConf = "/run/slurm/conf/slurm.conf";
+
+// The slurm.conf this node's Slurm runs with, found in libslurm's own order (read_config.c,
+// _establish_config_source), never guessed: $SLURM_CONF, else the built-in file if it exists,
+// else slurmd's configless link if it exists. In slurmstepd $SLURM_CONF is always set: slurmd
+// exports the file it read (its -f file, or on configless nodes
+// <SlurmdSpoolDir>/conf-cache/slurm.conf, fetched from slurmctld), and libslurm sets it to the
+// file it loaded in every process. Nothing when none applies (a client that fetched its
+// configuration into memory).
+std::optional<std::filesystem::path> nodeSlurmConfPath(
+    const std::function<std::optional<std::string>(std::string_view)>& getenv,
+    const std::function<bool(const std::filesystem::path&)>& exists);
 
 // Expands %n (node name), %h (host name) and %% in a slurm.conf path pattern.
 std::string expandNodePattern(std::string_view pattern, std::string_view nodeName,

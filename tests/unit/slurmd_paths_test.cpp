@@ -2,6 +2,10 @@
 
 #include <cerrno>
 #include <fstream>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
 
 #include "shared/core/temp_dir.hpp"
 #include "shared/slurm/slurmd_paths.hpp"
@@ -102,4 +106,27 @@ TEST_CASE("slurm.conf: Include lines, relative, with wildcards, nested, in place
   // Without following them, none of it is seen.
   CHECK_FALSE(parseSlurmConf("Include paths.conf\n").gpuGres);
   CHECK(parseSlurmConf("Include paths.conf\n").tmpFs == "/tmp");
+}
+
+TEST_CASE("the node's slurm.conf, found in libslurm's order (configless nodes included)") {
+  std::map<std::string, std::string> env;
+  std::set<std::string> files;
+  auto getenv = [&](std::string_view name) -> std::optional<std::string> {
+    auto it = env.find(std::string(name));
+    return it == env.end() ? std::nullopt : std::optional(it->second);
+  };
+  auto exists = [&](const std::filesystem::path& path) { return files.count(path.string()) != 0; };
+  // Nothing anywhere: nothing (never a guessed path).
+  CHECK_FALSE(nodeSlurmConfPath(getenv, exists));
+  // slurmd's configless link, then the built-in file before it.
+  files.insert("/run/slurm/conf/slurm.conf");
+  CHECK(nodeSlurmConfPath(getenv, exists) == std::filesystem::path("/run/slurm/conf/slurm.conf"));
+  files.insert("/etc/slurm/slurm.conf");
+  CHECK(nodeSlurmConfPath(getenv, exists) == std::filesystem::path("/etc/slurm/slurm.conf"));
+  // $SLURM_CONF first: in slurmstepd of a configless node, slurmd's conf-cache copy.
+  env["SLURM_CONF"] = "/var/spool/slurmd/conf-cache/slurm.conf";
+  CHECK(nodeSlurmConfPath(getenv, exists) ==
+        std::filesystem::path("/var/spool/slurmd/conf-cache/slurm.conf"));
+  env["SLURM_CONF"] = "";
+  CHECK(nodeSlurmConfPath(getenv, exists) == std::filesystem::path("/etc/slurm/slurm.conf"));
 }
