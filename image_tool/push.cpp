@@ -153,6 +153,7 @@ Result<int> push(const PushCommandOptions& o, const Invocation& invocation) {
   options.convert = config::convertOptionsFor(site);
   options.blobDir = cache.blobDir();
   options.scratchDir = cache.root();
+  options.imageName = o.image;
 
   auto display = std::make_shared<UploadDisplay>(invocation.quiet);
   push::PushObserver observer;

@@ -340,8 +340,9 @@ Result<PushResult> pushImage(const container::ImageLocation& location,
     }
     return pushFlattened(image, metadata, target, options, observer, log);
   };
-  return run().withContext(
-      fmt::format("push `{}` to `{}`", location.path.string(), target.toString()));
+  return run().withContext(fmt::format(
+      "push `{}` to `{}`", options.imageName.empty() ? location.path.string() : options.imageName,
+      target.toString()));
 }
 
 }  // namespace berth::push

@@ -38,6 +38,8 @@ struct PushOptions {
   std::filesystem::path blobDir;
   // Where a flattened layer and re-fetched blobs are written while the push runs.
   std::filesystem::path scratchDir;
+  // What the user called the image (a cache reference), for messages; empty: its path.
+  std::string imageName;
 };
 
 struct PushResult {
