@@ -134,7 +134,7 @@ class TreeWalker {
       return Error(fmt::format("`{}` loops back to a directory above it", display));
     BERTH_ASSIGN(std::vector<std::string> names, listDirectory(path));
     for (const std::string& name : names)
-      BERTH_TRY(add(path / name, display == "." ? name : display + "/" + name));
+      BERTH_TRY(add(path / name, display == "." ? name : fmt::format("{}/{}", display, name)));
     onPath_.erase(id);
     return okStatus();
   }

@@ -187,7 +187,8 @@ class Evaluator {
   std::map<std::string, std::string> automatic_;
   std::map<std::string, std::optional<std::string>> global_;
   std::set<std::string> consumed_;
-  int64_t portBudget_ = 4 * 65536;  // EXPOSE ports expanded from ranges, all stages together
+  int64_t portBudget_ =
+      int64_t{4} * 65536;  // EXPOSE ports expanded from ranges, all stages together
   Dockerfile file_;
 };
 
@@ -340,18 +341,18 @@ Status Evaluator::step(const DockerInstruction& instruction, DockerStage& stage,
     bool overridden = std::any_of(config.env.begin(), config.env.end(),
                                   [&](const auto& entry) { return entry.first == arg.first; });
     if (arg.second && !overridden)
-      out.environment.push_back(arg.first + "=" + *arg.second);
+      out.environment.push_back(fmt::format("{}={}", arg.first, *arg.second));
   }
   for (const auto& [key, value] : config.env)
     if (instruction.kind == Kind::kRun)
-      out.environment.push_back(key + "=" + value);
+      out.environment.push_back(fmt::format("{}={}", key, value));
   for (std::string_view proxy : kProxyArgs) {
     auto given = options_.buildArgs.find(std::string(proxy));
     if (instruction.kind != Kind::kRun || given == options_.buildArgs.end() ||
         scope.value(proxy).has_value())
       continue;
     consumed_.insert(given->first);
-    out.proxyEnvironment.push_back(given->first + "=" + given->second);
+    out.proxyEnvironment.push_back(fmt::format("{}={}", given->first, given->second));
   }
   out.workdir = config.workdir.empty() ? "/" : config.workdir;
   out.user = config.user;

@@ -10,7 +10,7 @@ namespace {
 
 constexpr std::string_view kSpecialParameters = "@*#?-$!";
 // MAX_ARG_STRLEN: no longer word can reach a program (argument or environment string).
-constexpr size_t kMaxWord = 128 * 1024;
+constexpr size_t kMaxWord = size_t{128} * 1024;
 constexpr int kMaxNesting = 32;
 
 bool isBlank(char c) {
