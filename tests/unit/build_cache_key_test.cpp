@@ -91,7 +91,7 @@ TEST_CASE("cache key: tree hash of COPY sources") {
   write(root / "src/main.c", "int main() { return 1; }\n");
   std::string changed = hashOf(root, {"src"});
   CHECK(changed != src);
-  ::chmod((root / "src/main.c").c_str(), 0700);
+  REQUIRE(::chmod((root / "src/main.c").c_str(), 0700) == 0);
   std::string chmodded = hashOf(root, {"src"});
   CHECK(chmodded != changed);
   fs::remove(root / "src/link.c");

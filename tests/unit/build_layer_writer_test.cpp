@@ -27,10 +27,16 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void write(const fs::path& path, std::string_view text, mode_t mode = 0644) {
-  fs::create_directories(path.parent_path());
+// No doctest assertion here: the overlay test's forked child uses it too.
+bool writeFile(const fs::path& path, std::string_view text, mode_t mode = 0644) {
+  std::error_code ec;
+  fs::create_directories(path.parent_path(), ec);
   std::ofstream(path) << text;
-  ::chmod(path.c_str(), mode);
+  return ::chmod(path.c_str(), mode) == 0;
+}
+
+void write(const fs::path& path, std::string_view text, mode_t mode = 0644) {
+  REQUIRE(writeFile(path, text, mode));
 }
 
 LayerBlob written(const fs::path& upper, const fs::path& out, const LayerWriteOptions& options) {
@@ -127,7 +133,7 @@ TEST_CASE("layer writer: a hand-made upper directory") {
   fs::create_directories(upper / "bin");
   fs::create_symlink("../etc/new.conf", upper / "bin/tool");
   write(upper / "opaque/keep", "kept\n");
-  ::chmod((upper / "bin").c_str(), 0700);
+  REQUIRE(::chmod((upper / "bin").c_str(), 0700) == 0);
   bool userXattrs = ::setxattr((upper / "opaque").c_str(), "user.overlay.opaque", "y", 1, 0) == 0;
   if (userXattrs) {
     REQUIRE(::setxattr((upper / "etc/new.conf").c_str(), "user.note", "v\0x", 3, 0) == 0);
@@ -197,7 +203,7 @@ TEST_CASE("layer writer: a hand-made upper directory") {
   }
 
   // Deterministic: the same tree gives the same bytes, later mtimes included.
-  ::utimensat(AT_FDCWD, (upper / "etc/new.conf").c_str(), nullptr, 0);
+  REQUIRE(::utimensat(AT_FDCWD, (upper / "etc/new.conf").c_str(), nullptr, 0) == 0);
   LayerBlob again = written(upper, dir.path() / "again.tar.gz", options);
   CHECK(again.digest == blob.digest);
   CHECK(again.diffId == blob.diffId);
@@ -279,13 +285,15 @@ TEST_CASE("layer writer: a real overlay's upper directory against the merged vie
     std::error_code ec;
     fs::remove(merged / "etc/os-release", ec);     // whiteout
     fs::remove_all(merged / "usr/share/doc", ec);  // then recreated: opaque
-    write(merged / "usr/share/doc/c", "doc c\n");
-    write(merged / "var/lib/state", "new state\n", 0600);  // copy-up
-    write(merged / "opt/app/run", "#!app\n", 0755);
+    if (!writeFile(merged / "usr/share/doc/c", "doc c\n") ||
+        !writeFile(merged / "var/lib/state", "new state\n", 0600) ||  // copy-up
+        !writeFile(merged / "opt/app/run", "#!app\n", 0755))
+      ::_exit(5);
     fs::create_hard_link(merged / "opt/app/run", merged / "opt/app/run-again", ec);
     fs::create_symlink("/opt/app/run", merged / "bin/app", ec);
-    ::chown((merged / "opt/app").c_str(), 1000, 1000);
-    ::chmod((merged / "etc").c_str(), 0750);  // metadata-only copy-up
+    if (::chown((merged / "opt/app").c_str(), 1000, 1000) != 0 ||
+        ::chmod((merged / "etc").c_str(), 0750) != 0)  // metadata-only copy-up
+      ::_exit(5);
     std::ofstream out(listing);
     std::vector<std::string> lines;
     for (const auto& entry : fs::recursive_directory_iterator(merged)) {
