@@ -155,6 +155,10 @@ constexpr Row kRows[] = {
        }
        return okStatus();
      }},
+    {{"registry_ca_file", SettingKind::kPath,
+      "PEM file of CA certificates trusted for registries besides the system store (a private "
+      "CA)"},
+     setPath<&SiteConfig::registryCaFile>},
     {{"gpu_library_dirs", SettingKind::kList,
       "extra directories holding the NVIDIA driver libraries, comma-separated (repeatable)"},
      [](SiteConfig& c, std::string_view v) -> Status {

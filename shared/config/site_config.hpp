@@ -45,6 +45,9 @@ struct SiteConfig {
   // Registries reached over plain HTTP (host[:port]).
   std::vector<std::string> insecureRegistries;
   std::vector<RegistryMirror> registryMirrors;
+  // A PEM file of CA certificates trusted for registries' HTTPS besides the system store
+  // (registries whose certificates a private CA signed). Empty: the system store only.
+  std::filesystem::path registryCaFile;
   // Extra directories searched for the NVIDIA driver's user-space libraries.
   std::vector<std::filesystem::path> gpuLibraryDirs;
   // Tests and debugging: look for the NVIDIA driver (version file, ld.so.cache, dev/, proc/)

@@ -25,6 +25,8 @@ Result<container::RuntimeConfig> runtimeConfigFor(const SiteConfig& site) {
 registry::RegistryOptions registryOptionsFor(const SiteConfig& site) {
   registry::RegistryOptions options;
   options.insecureRegistries = site.insecureRegistries;
+  if (!site.registryCaFile.empty())
+    options.caFiles.push_back(site.registryCaFile);
   for (const RegistryMirror& mirror : site.registryMirrors)
     options.mirrors[mirror.registry].push_back(mirror.mirror);
   return options;

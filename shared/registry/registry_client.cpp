@@ -11,10 +11,12 @@
 
 #include <fmt/format.h>
 
+#include "shared/core/strings.hpp"
 #include "shared/core/unique_fd.hpp"
 #include "shared/image/digest.hpp"
 #include "shared/image/metadata.hpp"
 #include "shared/registry/registry_client_impl.hpp"
+#include "shared/registry/tls_trust.hpp"
 
 namespace berth::registry {
 
@@ -74,6 +76,19 @@ Result<RegistryClient> RegistryClient::create(RegistryOptions options, Logger lo
   transport.retries = options.retries;
   transport.backoffBase = std::chrono::milliseconds(options.backoffBaseMs);
   transport.cancelled = options.cancelled;
+  // Extra CAs: the site's (berth.conf), then the environment's. Read now: a missing or broken
+  // file is one clear error before anything is asked of a registry.
+  std::vector<CaFile> caFiles;
+  for (const std::filesystem::path& path : options.caFiles)
+    caFiles.push_back({path, "registry_ca_file"});
+  if (auto path = env(kCaFileVariable); path && !trim(*path).empty())
+    caFiles.push_back({std::string(trim(*path)), std::string(kCaFileVariable)});
+  std::string extraCas;
+  for (const CaFile& file : caFiles) {
+    BERTH_ASSIGN(std::string pem, readCaFile(file));
+    extraCas += pem;
+  }
+  BERTH_ASSIGN(transport.caBundle, trustBundle(extraCas));
   CredentialStore credentials =
       options.env ? CredentialStore(env,
                                     options.userConfigDir.empty()

@@ -52,8 +52,12 @@ struct RegistryOptions {
   std::string userConfigDir;  // where `berth login` stores credentials; default
                               // $XDG_CONFIG_HOME/berth or ~/.config/berth
   int backoffBaseMs = 500;    // first retry delay; doubles each time
-  // The environment credentials and BERTH_INSECURE_* settings are read from; empty: the
-  // process's. slurmstepd passes the user's credentials here (never root's environment/files).
+  // Certificate authorities trusted for HTTPS besides the system store: PEM files (berth.conf's
+  // registry_ca_file). BERTH_REGISTRY_CA_FILE from `env` is added to them.
+  std::vector<std::filesystem::path> caFiles;
+  // The environment credentials and BERTH_INSECURE_* / BERTH_REGISTRY_CA_FILE settings are
+  // read from; empty: the process's. slurmstepd passes the user's credentials here (never
+  // root's environment/files, and none of the user's trust settings: see docs/security.md).
   std::function<std::optional<std::string>(std::string_view)> env;
   // Polled by every request, retry pause and download (about once a second): true abandons
   // the work with cancelledError() (a download's partial file is removed).

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shared/core/strings.hpp"
+#include "shared/registry/tls_trust.hpp"
 
 namespace berth::registry {
 
@@ -21,6 +22,25 @@ bool isTransientStatus(long status) {
 
 std::string authKey(const RegistryEndpoint& endpoint, const image::ImageReference& ref) {
   return endpoint.host + " " + ref.repository;
+}
+
+bool isTlsFailure(HttpFailure failure) {
+  return failure == HttpFailure::kTlsUntrusted || failure == HttpFailure::kTlsHostMismatch;
+}
+
+bool isPermanent(HttpFailure failure) {
+  return isTlsFailure(failure) || failure == HttpFailure::kRedirectRefused;
+}
+
+// A token is renewed this long before the token service says it expires (a tenth of its
+// lifetime, within 1..10 s, and at most half of it): a request never leaves with a token about
+// to die on its way.
+std::chrono::steady_clock::time_point renewalTime(int64_t expiresInSeconds) {
+  using std::chrono::milliseconds;
+  milliseconds lifetime(expiresInSeconds * 1000);
+  milliseconds margin =
+      std::clamp<milliseconds>(lifetime / 10, std::chrono::seconds(1), std::chrono::seconds(10));
+  return std::chrono::steady_clock::now() + lifetime - std::min(margin, lifetime / 2);
 }
 
 }  // namespace
@@ -123,8 +143,10 @@ Result<HttpResponse> RegistryTransport::performWithRetries(HttpSession& session,
     bool last = attempt >= options_.retries || !request.retry || delivered ||
                 isCancelled(options_.cancelled);
     if (!response.ok()) {
-      if (last || isCancellation(response.error()))
-        return response.error().withContext(what);
+      // An untrusted certificate or a refused redirect is the same on the next try.
+      if (last || isCancellation(response.error()) || isPermanent(session.lastFailure()))
+        return isTlsFailure(session.lastFailure()) ? std::move(response).error()
+                                                   : response.error().withContext(what);
       log_.verbose("{}: {}; retrying", what, response.error().message());
       backoff(attempt, nullptr);
       continue;
@@ -141,14 +163,42 @@ Result<HttpResponse> RegistryTransport::performWithRetries(HttpSession& session,
 namespace {
 
 // A registry that cannot be reached over TLS may be one that serves plain HTTP: say how to
-// mark it insecure.
-Error withTlsHint(Error error, const RegistryEndpoint& endpoint) {
+// mark it insecure. A certificate signed by a CA berth does not know: say how to trust it.
+Error withTlsHint(Error error, const RegistryEndpoint& endpoint, HttpFailure failure) {
+  if (failure == HttpFailure::kTlsUntrusted) {
+    const std::string& text = error.message();
+    if (text.find("expired") != std::string::npos ||
+        text.find("not yet valid") != std::string::npos)
+      return error;
+    return Error(
+        fmt::format("{}; if a private CA signed it, set registry_ca_file in berth.conf "
+                    "or {} to that CA's certificate",
+                    text, kCaFileVariable));
+  }
+  if (failure == HttpFailure::kTlsHostMismatch)
+    return error;
   if (endpoint.plainHttp || error.message().find("SSL") == std::string::npos)
     return error;
   return Error(
       fmt::format("{} (if {} serves plain HTTP, mark it insecure: "
                   "BERTH_INSECURE_REGISTRIES={})",
                   error.message(), endpoint.host, endpoint.host));
+}
+
+// "pull REPO" or "push to REPO", from a 401's scope ("repository:NAME:pull,push").
+std::string deniedAction(std::string_view scope, std::string_view repository) {
+  std::string_view first = scope.substr(0, scope.find(' '));
+  std::string name(repository);
+  std::string_view actions = "pull";
+  if (first.starts_with("repository:")) {
+    std::string_view rest = first.substr(std::string_view("repository:").size());
+    if (size_t colon = rest.rfind(':'); colon != std::string_view::npos) {
+      name = std::string(rest.substr(0, colon));
+      actions = rest.substr(colon + 1);
+    }
+  }
+  bool push = actions.find("push") != std::string_view::npos;
+  return fmt::format("{} {}", push ? "push to" : "pull", name);
 }
 
 }  // namespace
@@ -166,6 +216,7 @@ Status RegistryTransport::authenticate(HttpSession& session, const RegistryEndpo
   std::string who = credentials ? fmt::format("the credentials from {}", credentials->source)
                                 : std::string("anonymous access");
   std::string header;
+  auto renewAfter = std::chrono::steady_clock::time_point::max();  // Basic: never
   if (challenge.scheme == "basic") {
     if (!credentials)
       return Error(
@@ -182,15 +233,19 @@ Status RegistryTransport::authenticate(HttpSession& session, const RegistryEndpo
     request.url = url;
     request.maxBodyBytes = 1 << 20;
     request.allowPlainHttpRedirects = endpoint.plainHttp;
+    request.caBundle = options_.caBundle;
     if (credentials) {
-      BERTH_ASSIGN(std::string basic,
+      // Only to the realm's own origin: not to a host the token service redirects to.
+      BERTH_ASSIGN(request.authorization,
                    basicAuthorization(credentials->username, credentials->password));
-      request.headers.push_back("Authorization: " + basic);
     }
-    BERTH_ASSIGN(
-        HttpResponse response,
+    auto fetched =
         performWithRetries(session, request, nullptr,
-                           fmt::format("cannot reach the token service of {}", endpoint.registry)));
+                           fmt::format("cannot reach the token service of {}", endpoint.registry));
+    if (!fetched.ok())
+      return withTlsHint(std::move(fetched).error(), endpoint, session.lastFailure())
+          .withContext(fmt::format("token service of {}", endpoint.registry));
+    HttpResponse response = std::move(fetched).value();
     if (response.status == 401 || response.status == 403)
       return Error(fmt::format("registry {} refused {} to {} (token service: HTTP {}): {}",
                                endpoint.registry, who, ref.repository, response.status,
@@ -204,13 +259,14 @@ Status RegistryTransport::authenticate(HttpSession& session, const RegistryEndpo
         BearerToken token,
         parseTokenResponse(response.body).withContext(fmt::format("registry {}", endpoint.host)));
     header = "Bearer " + token.token;
+    renewAfter = renewalTime(token.expiresInSeconds);
   } else {
     return Error(fmt::format("registry {} asks for unsupported authentication scheme `{}`",
                              endpoint.host, challenge.scheme));
   }
   log_.debug("authenticated to {} for {} with {}", endpoint.host, ref.repository, who);
   std::lock_guard lock(mutex_);
-  authorization_[authKey(endpoint, ref)] = std::move(header);
+  authorization_[authKey(endpoint, ref)] = CachedAuthorization{std::move(header), renewAfter};
   return {};
 }
 
@@ -232,7 +288,15 @@ std::vector<std::string> RegistryTransport::scopesFor(const std::string& reposit
 std::string RegistryTransport::cachedAuthorization(const std::string& key) {
   std::lock_guard lock(mutex_);
   auto it = authorization_.find(key);
-  return it == authorization_.end() ? std::string() : it->second;
+  if (it == authorization_.end())
+    return {};
+  if (std::chrono::steady_clock::now() >= it->second.renewAfter) {
+    // Expired (or about to): the next request asks the token service for a new one first.
+    log_.debug("token for {} expired: renewing it", key);
+    authorization_.erase(it);
+    return {};
+  }
+  return it->second.header;
 }
 
 Result<HttpResponse> RegistryTransport::send(HttpSession& session, const RegistryEndpoint& endpoint,
@@ -240,30 +304,51 @@ Result<HttpResponse> RegistryTransport::send(HttpSession& session, const Registr
                                              const BodySink& sink) {
   // No /v2/ ping first: the request itself says whether the registry wants authentication
   // (one round trip less per pull and per srun pinning a tag). Once a host has answered 401,
-  // each new repository gets its token before its first request.
+  // each new repository gets its token before its first request, and an expired token is
+  // renewed before the request that would be refused with it.
   std::string key = authKey(endpoint, ref);
-  if (auto challenge = knownChallenge(endpoint.host); challenge && cachedAuthorization(key).empty())
-    BERTH_TRY(authenticate(session, endpoint, ref, *challenge));
-
   std::string path = request.url;
   request.url = endpoint.baseUrl() + path;
   request.allowPlainHttpRedirects = endpoint.plainHttp;
-  std::vector<std::string> baseHeaders = request.headers;
+  request.caBundle = options_.caBundle;
+  bool renewed = false;  // a token fetched for this very request
   for (int authAttempt = 0;; ++authAttempt) {
-    request.headers = baseHeaders;
-    if (std::string auth = cachedAuthorization(key); !auth.empty())
-      request.headers.push_back("Authorization: " + auth);
+    request.authorization = cachedAuthorization(key);
+    if (request.authorization.empty() && knownChallenge(endpoint.host)) {
+      // The token expired since the check above (or a 401 made us drop it): renew it now.
+      BERTH_TRY(authenticate(session, endpoint, ref, *knownChallenge(endpoint.host)));
+      request.authorization = cachedAuthorization(key);
+      renewed = true;
+    }
     auto sent = performWithRetries(session, request, sink,
                                    fmt::format("cannot reach registry {}", endpoint.host));
     if (!sent.ok())
-      return withTlsHint(std::move(sent).error(), endpoint);
+      return withTlsHint(std::move(sent).error(), endpoint, session.lastFailure());
     HttpResponse response = std::move(sent).value();
     if (response.status != 401)
       return response;
-    // A token expired, or the scope needs a new one: authenticate once more, then give up.
+    // A token expired or was revoked (error="invalid_token"), or the request needs a scope
+    // the token lacks: authenticate once more, then give up.
     std::string header = response.header("www-authenticate");
-    if (authAttempt > 0 || header.empty()) {
+    std::optional<AuthChallenge> challenge;
+    if (!header.empty()) {
+      BERTH_ASSIGN(auto challenges, parseWwwAuthenticate(header).withContext(
+                                        fmt::format("registry {}", endpoint.host)));
+      challenge = challenges.front();
+    }
+    bool insufficientScope = challenge && challenge->param("error") == "insufficient_scope";
+    if (authAttempt > 0 || !challenge || (insufficientScope && renewed)) {
       BERTH_ASSIGN(auto credentials, credentials_.lookup(endpoint.registry, ref.user));
+      std::string who = credentials ? fmt::format("the credentials from {} (user {})",
+                                                  credentials->source, credentials->username)
+                                    : std::string("anonymous access");
+      if (insufficientScope)
+        return Error(fmt::format(
+            "registry {}: {} may not {} (HTTP 401 insufficient_scope: {})", endpoint.registry, who,
+            deniedAction(challenge->param("scope"), ref.repository),
+            credentials
+                ? "no such repository, or no access"
+                : "no such repository, or it needs `berth login " + endpoint.registry + "`"));
       return Error(
           fmt::format("registry {} refused {} (HTTP 401 unauthorized): {}", endpoint.registry,
                       credentials ? "the credentials from " + credentials->source
@@ -271,13 +356,16 @@ Result<HttpResponse> RegistryTransport::send(HttpSession& session, const Registr
                       credentials ? "wrong user name or password, or no access"
                                   : "log in with `berth login " + endpoint.registry + "`"));
     }
-    BERTH_ASSIGN(auto challenges, parseWwwAuthenticate(header).withContext(
-                                      fmt::format("registry {}", endpoint.host)));
+    log_.debug("registry {} refused the token for {} ({}): asking for a new one", endpoint.host,
+               ref.repository,
+               challenge->param("error").empty() ? "no error given" : challenge->param("error"));
     {
       std::lock_guard lock(mutex_);
-      challenges_[endpoint.host] = challenges.front();
+      challenges_[endpoint.host] = *challenge;
+      authorization_.erase(key);
     }
-    BERTH_TRY(authenticate(session, endpoint, ref, challenges.front()));
+    BERTH_TRY(authenticate(session, endpoint, ref, *challenge));
+    renewed = true;
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -36,6 +37,9 @@ struct TransportOptions {
   int retries = 4;
   std::chrono::milliseconds backoffBase{500};
   CancelCheck cancelled;  // every request and backoff pause stops when it says so
+  // The CAs trusted for HTTPS (trustBundle(): the system's plus registry_ca_file and
+  // BERTH_REGISTRY_CA_FILE); null: libcurl's default store.
+  std::shared_ptr<const std::string> caBundle;
 };
 
 // BERTH_INSECURE_REGISTRIES=host:port,... plus `configured`, normalised.
@@ -55,7 +59,11 @@ class RegistryTransport {
   // Sends `request` (its url is a path like "/v2/NAME/manifests/TAG") to `endpoint` for ref's
   // repository: authenticates on 401, retries 429/5xx/connection errors with exponential
   // backoff while no body byte reached `sink`. Returns the final response (any status but 401);
-  // errors for unreachable registries and failed authentication.
+  // errors for unreachable registries and failed authentication. Bearer tokens are kept per
+  // host and repository and renewed shortly before the token service said they expire, or
+  // when the registry refuses one (401 invalid_token). The Authorization header goes to the
+  // registry only: a redirect to another host (blob storage) is followed without it.
+  // Untrusted certificates and refused redirects are not retried.
   Result<HttpResponse> send(HttpSession& session, const RegistryEndpoint& endpoint,
                             const image::ImageReference& ref, HttpRequest request,
                             const BodySink& sink = nullptr);
@@ -70,6 +78,8 @@ class RegistryTransport {
   // Sleeps before retry `attempt` (cut short by a cancellation).
   void backoff(int attempt, const HttpResponse* response) const;
   const CancelCheck& cancelled() const { return options_.cancelled; }
+  // For requests sent without send() (upload locations and foreign URLs on other hosts).
+  const std::shared_ptr<const std::string>& caBundle() const { return options_.caBundle; }
 
  private:
   std::optional<AuthChallenge> knownChallenge(const std::string& host);
@@ -84,9 +94,14 @@ class RegistryTransport {
   CredentialStore credentials_;
   Logger log_;
   std::mutex mutex_;
-  std::map<std::string, AuthChallenge> challenges_;         // host -> its 401 challenge
-  std::map<std::string, std::string> authorization_;        // host+repo -> header value
-  std::map<std::string, std::vector<std::string>> scopes_;  // repo -> token scopes (not pull)
+  std::map<std::string, AuthChallenge> challenges_;  // host -> its 401 challenge
+  struct CachedAuthorization {
+    std::string header;  // "Bearer ..." or "Basic ..."
+    // Past this, the token is asked for again before the next request (Basic: never).
+    std::chrono::steady_clock::time_point renewAfter;
+  };
+  std::map<std::string, CachedAuthorization> authorization_;  // host+repo -> header
+  std::map<std::string, std::vector<std::string>> scopes_;    // repo -> token scopes (not pull)
 };
 
 }  // namespace berth::registry

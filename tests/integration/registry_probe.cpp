@@ -1,10 +1,14 @@
 // registry_probe: drives RegistryClient against a real registry for the integration tests.
-//   registry_probe [-v] [--platform P] [--dir DIR] [--retries N] [--parallel N] REF
+//   registry_probe [-v] [--platform P] [--dir DIR] [--retries N] [--parallel N]
+//                  [--pause SECONDS] REF
 // Resolves REF, prints what it found, and with --dir fetches the config and layers into DIR
-// (dir/sha256-<hex>), printing the digest of each file as written. Errors: one line, exit 1.
+// (dir/sha256-<hex>), printing the digest of each file as written. --pause waits between the
+// two (a token that expires in between must be renewed). Errors: one line, exit 1.
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -25,6 +29,7 @@ Result<int> run(int argc, char** argv) {
   RegistryOptions options;
   options.backoffBaseMs = 100;
   bool verbose = false;
+  double pause = 0;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -36,6 +41,8 @@ Result<int> run(int argc, char** argv) {
       dir = next();
     else if (arg == "--retries")
       options.retries = std::stoi(next());
+    else if (arg == "--pause")
+      pause = std::stod(next());
     else if (arg == "--parallel")
       options.parallelDownloads = std::stoi(next());
     else if (arg == "--mirror") {
@@ -63,6 +70,8 @@ Result<int> run(int argc, char** argv) {
   std::fflush(stdout);
   if (dir.empty())
     return 0;
+  if (pause > 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(pause * 1000)));
   BERTH_ASSIGN(std::string config, client.fetchBlobToString(ref, image.config));
   fmt::print("config-bytes {}\n", config.size());
   std::vector<Descriptor> blobs = image.layers;
