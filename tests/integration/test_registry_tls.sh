@@ -56,6 +56,27 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 env_extra=("BERTH_REGISTRY_CA_FILE=$work/other.crt")
 expect_error "$untrusted" "$reg/tiny:latest" || true
 
+echo "== a certificate of the trusted CA for another host name: one line, no CA hint"
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/name.key" \
+  -out "$work/name.csr" -subj "/CN=other.example" 2>/dev/null
+openssl x509 -req -in "$work/name.csr" -CA "$ca" -CAkey "${ca%/*}/ca.key" -CAserial "$work/ca.srl" \
+  -CAcreateserial -days 1 -out "$work/name.crt" \
+  -extfile <(printf 'subjectAltName=DNS:other.example\n') 2>/dev/null
+port=$(testbed_free_port)
+# nsenter execs python: $! is the server itself.
+nsenter --net="/run/netns/$BERTH_NETNS" -- python3 -c '
+import http.server, ssl, sys
+server = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), http.server.BaseHTTPRequestHandler)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(sys.argv[2], sys.argv[3])
+server.socket = context.wrap_socket(server.socket, server_side=True)
+server.serve_forever()' "$port" "$work/name.crt" "$work/name.key" </dev/null >/dev/null 2>&1 &
+server_pid=$!
+cleanup_hooks+=("kill $server_pid; wait $server_pid 2>/dev/null")
+testbed_wait_for 10 innetns bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" || fail "the TLS test server did not start"
+env_extra=("BERTH_REGISTRY_CA_FILE=$ca")
+expect_error "^resolve \`127.0.0.1:$port/tiny:latest\`: 127.0.0.1:$port: TLS certificate is for another host name \(.*127.0.0.1.*\)$" "127.0.0.1:$port/tiny:latest" || true
+
 echo "== a CA file that is not one: one line before any request"
 env_extra=("BERTH_REGISTRY_CA_FILE=$work/other.key")
 expect_error "^BERTH_REGISTRY_CA_FILE \`$work/other.key\`: no PEM certificate in it$" "$reg/tiny:latest" || true
