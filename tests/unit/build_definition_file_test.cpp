@@ -66,7 +66,7 @@ From: debian:12   # the base
   CHECK(file.unusedBuildArgs.empty());
 }
 
-TEST_CASE("definition file: same-named sections are appended; %post -c; CRLF") {
+TEST_CASE("definition file: same-named sections are appended, %post -c, CRLF line ends") {
   DefinitionFile file = parsed(
       "Bootstrap: docker\r\nFrom: alpine\r\n%post -c /bin/bash\r\necho one\r\n%runscript\r\n"
       "echo run\r\n%post\r\necho two\r\n");
