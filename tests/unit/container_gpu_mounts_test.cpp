@@ -145,7 +145,7 @@ TEST_CASE("addGpuMounts: the host's /dev becomes a private /dev without other GP
   CHECK(ops.back().target == "/run/nvidia-persistenced/socket");
 }
 
-TEST_CASE("addGpuMounts: a private /dev (--contain) only gets the GPU nodes; disabled: nothing") {
+TEST_CASE("addGpuMounts: a private /dev (--contain) only gets the GPU nodes -- disabled: nothing") {
   MountOp devTmpfs;
   devTmpfs.kind = MountOpKind::kTmpfs;
   devTmpfs.target = "/dev";
@@ -161,7 +161,7 @@ TEST_CASE("addGpuMounts: a private /dev (--contain) only gets the GPU nodes; dis
   CHECK(unchanged[0] == dev);
 }
 
-TEST_CASE("applyGpuEnvironment: set, prepend, append; LD_LIBRARY_PATH from nothing") {
+TEST_CASE("applyGpuEnvironment: set, prepend, append -- LD_LIBRARY_PATH from nothing") {
   EnvList env{"PATH=/bin:/usr/bin", "CUDA_VISIBLE_DEVICES=0,1", "HOME=/root"};
   EnvList out = applyGpuEnvironment(env, sampleInjection().env);
   CHECK(out == EnvList{"PATH=/bin:/usr/bin:/usr/local/berth-nvidia/bin",
@@ -189,7 +189,7 @@ TEST_CASE("listHostDev: names sorted, kinds, link texts") {
   CHECK_FALSE(listHostDev(dir.path() / "missing").ok());
 }
 
-TEST_CASE("driverSearchFor: host defaults or a driver root; configured dirs searched first") {
+TEST_CASE("driverSearchFor: host defaults or a driver root -- configured dirs searched first") {
   gpu::DriverSearch host = driverSearchFor("", {"/opt/nv/lib"});
   CHECK(host.driverRoot == "/");
   CHECK(host.devRoot == "/dev");

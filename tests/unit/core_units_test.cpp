@@ -21,7 +21,7 @@ TEST_CASE("sizes: one set of binary units, either case, optional B") {
   CHECK(parseSize("4Q").error().message() == "`4Q` is not a size (like 512M, 4G, 1.5T)");
 }
 
-TEST_CASE("durations: s, m, h, d, w; a bare number in the caller's unit") {
+TEST_CASE("durations: s, m, h, d, w -- a bare number in the caller's unit") {
   CHECK(*parseDuration("90") == seconds(90));
   CHECK(*parseDuration("30s") == seconds(30));
   CHECK(*parseDuration("10m") == seconds(600));

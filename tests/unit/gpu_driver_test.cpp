@@ -107,7 +107,7 @@ TEST_CASE("discovery: only files of the running driver version, by ld.so.cache a
   CHECK(info.devices.gpus[1].nodeProblem.find("is missing") != std::string::npos);
 }
 
-TEST_CASE("discovery: no kernel module is no driver, not an error; broken nodes are refused") {
+TEST_CASE("discovery: no kernel module is no driver, not an error -- broken nodes are refused") {
   auto empty = berth::TempDir::create(fs::temp_directory_path(), "berth-no-driver");
   REQUIRE(empty.ok());
   auto none = discoverDriver(DriverSearch::under(empty->path()));

@@ -47,8 +47,13 @@ TEST_CASE("image config and source survive a round trip") {
   CHECK(back->cmd == config.cmd);
   CHECK(back->labels == config.labels);
 
-  ImageSource source{"docker.io/library/ubuntu:22.04", "sha256:abc", "linux/amd64",
-                     "2026-11-29T00:00:00Z", "berth 0.1.0"};
+  ImageSource source{"docker.io/library/ubuntu:22.04",
+                     "sha256:abc",
+                     "linux/amd64",
+                     "2026-11-29T00:00:00Z",
+                     "berth 0.1.0",
+                     "",
+                     ""};
   auto parsed = parseImageSource(serializeImageSource(source));
   REQUIRE(parsed.ok());
   CHECK(parsed->reference == source.reference);

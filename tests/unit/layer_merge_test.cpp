@@ -74,7 +74,7 @@ TEST_CASE("layer path normalisation") {
   CHECK_FALSE(normalizeLayerPath(std::string(5000, '/')).ok());
 }
 
-TEST_CASE("merge: upper layers replace and delete; replaced data is never read") {
+TEST_CASE("merge: upper layers replace and delete -- replaced data is never read") {
   TarBuilder lower, upper;
   lower.dir("etc").file("etc/a", "lower-a").file("etc/b", "lower-b").file("etc/c", "lower-c");
   upper.dir("etc").file("etc/a", "upper-a").file("etc/.wh.b", "");

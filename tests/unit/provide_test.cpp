@@ -52,7 +52,7 @@ TEST_CASE("provideImage: a local source is pulled once, with the site's conversi
   }
 }
 
-TEST_CASE("provideImage: a pinned digest in the cache needs no registry; isProvided sees it") {
+TEST_CASE("provideImage: a pinned digest in the cache needs no registry -- isProvided sees it") {
   auto dir = TempDir::create("/tmp", "berth-provide-test");
   REQUIRE(dir.ok());
   config::SiteConfig site;

@@ -189,7 +189,7 @@ TEST_CASE("a wait for a lock ends when cancelled") {
   CHECK(asked == 3);
 }
 
-TEST_CASE("CancelWatch: the probe's answer, latched; sleepUnlessCancelled wakes early") {
+TEST_CASE("CancelWatch: the probe's answer, latched -- sleepUnlessCancelled wakes early") {
   std::atomic<int> probes{0};
   std::atomic<bool> ended{false};
   {

@@ -24,7 +24,7 @@ using namespace berth;
 using namespace berth::convert;
 using berth::test::TarBuilder;
 
-TEST_CASE("source.json keeps a pulled manifest byte for byte; without one it has no such keys") {
+TEST_CASE("source.json keeps a pulled manifest byte for byte -- without one it has no such keys") {
   image::ImageSource source;
   source.reference = "r.example/a:1";
   source.digest = "sha256:" + std::string(64, 'a');

@@ -14,7 +14,7 @@ using berth::testing::HttpTestServer;
 using berth::testing::TestRequest;
 using berth::testing::TestResponse;
 
-TEST_CASE("urlOrigin: scheme, lowercased host and explicit port; userinfo and path dropped") {
+TEST_CASE("urlOrigin: scheme, lowercased host and explicit port -- userinfo and path dropped") {
   CHECK(urlOrigin("https://Reg.Example/v2/") == "https://reg.example:443");
   CHECK(urlOrigin("https://reg.example:443/x?y") == "https://reg.example:443");
   CHECK(urlOrigin("HTTP://reg.example") == "http://reg.example:80");
@@ -93,7 +93,7 @@ TEST_CASE("a redirect to another host is followed without the Authorization head
   }
 }
 
-TEST_CASE("a redirect within the origin keeps the Authorization header; relative Locations") {
+TEST_CASE("a redirect within the origin keeps the Authorization header -- relative Locations") {
   HttpTestServer registry([&](const TestRequest& request) -> TestResponse {
     if (request.target == "/v2/x/blobs/sha256:00")
       return {302, {{"Location", "/storage/00"}}, ""};

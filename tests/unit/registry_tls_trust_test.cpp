@@ -98,7 +98,7 @@ TEST_CASE("CA files: read errors name where the file was set") {
   }
 }
 
-TEST_CASE("the trust bundle: the system store first, then the extra CAs; none: libcurl's own") {
+TEST_CASE("the trust bundle: the system store first, then the extra CAs -- none: libcurl's own") {
   auto none = trustBundle("  \n");
   REQUIRE(none.ok());
   CHECK(*none == nullptr);

@@ -239,7 +239,7 @@ TEST_CASE("slurmstepd: the preset chosen by option, environment or site, once pe
   }
 }
 
-TEST_CASE("task side: each task gets its own values; a variable the task has wins") {
+TEST_CASE("task side: each task gets its own values -- a variable the task has wins") {
   using berth::spank::OptionId;
   StepFixture f;
   REQUIRE(f.state.options.set(OptionId::kEnvPreset, "pytorch").ok());

@@ -178,7 +178,7 @@ TEST_CASE("option checks") {
   CHECK_FALSE(isImagePath("docker://ubuntu"));
 }
 
-TEST_CASE("switches: options beat site defaults; named and saved containers are writable") {
+TEST_CASE("switches: options beat site defaults -- named and saved containers are writable") {
   berth::config::SiteConfig site;
   site.mountHome = false;
   site.entrypoint = true;
