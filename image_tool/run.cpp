@@ -13,6 +13,7 @@
 #include "shared/container/entrypoint.hpp"
 #include "shared/container/environment.hpp"
 #include "shared/container/gpu_container.hpp"
+#include "shared/container/identity_mode.hpp"
 #include "shared/container/image_source.hpp"
 #include "shared/container/launch.hpp"
 #include "shared/container/mount_plan.hpp"
@@ -33,6 +34,9 @@ struct RunArgs {
   std::string image;
   std::vector<std::string> binds;
   bool writable = false;
+  bool writableImage = false;  // --writable: Apptainer's spelling; a tmpfs layer for an image
+  bool fakeroot = false;       // -f/--fakeroot: root inside (identity_mode.hpp)
+  std::string userns;          // --userns: how (auto, subuid, single); empty: the site's
   std::string overlaySize;
   bool contain = false;
   bool noHome = false;
@@ -104,6 +108,26 @@ Result<GpuWanted> gpuWanted(const RunArgs& args) {
   return wanted;
 }
 
+// --fakeroot: root inside, mapped to `user` as --userns says (else the site's build_userns) as
+// far as the host allows; for root, root itself.
+Result<std::optional<RootMapping>> rootMapping(const RunArgs& args, const sys::Identity& user,
+                                               const config::SiteConfig& site, bool privileged,
+                                               const Logger& log) {
+  if (!args.fakeroot) {
+    if (!args.userns.empty())
+      return Error("--userns goes with --fakeroot");
+    return std::optional<RootMapping>();
+  }
+  UsernsChoice choice = site.buildUserns;
+  if (!args.userns.empty()) {
+    BERTH_ASSIGN(choice, parseUsernsChoice(args.userns).withContext("--userns"));
+  }
+  BERTH_ASSIGN(RootHostFacts facts, readRootHostFacts(user, privileged));
+  BERTH_ASSIGN(RootMapping mapping, chooseRootMapping(choice, facts).withContext("--fakeroot"));
+  log.verbose("--fakeroot: {} mode", rootModeName(mapping.mode));
+  return std::optional<RootMapping>(std::move(mapping));
+}
+
 Result<int> runContainer(const RunArgs& args, const Logger& log) {
   bool privileged = ::geteuid() == 0;
   sys::Identity user;
@@ -114,17 +138,23 @@ Result<int> runContainer(const RunArgs& args, const Logger& log) {
   } else {
     BERTH_ASSIGN(user, sys::lookupIdentity(::getuid()));
   }
+  BERTH_ASSIGN(config::SiteConfig site, loadSite());
+  BERTH_ASSIGN(std::optional<RootMapping> root, rootMapping(args, user, site, privileged, log));
   BERTH_ASSIGN(ImageLocation image, locateImage(args.image, args.sandbox, cacheImageResolver(log)));
 
   std::error_code ec;
   std::string cwd = std::filesystem::current_path(ec).string();
-  BERTH_ASSIGN(config::SiteConfig site, loadSite());
   ContainerRequest wanted;
   wanted.image = image;
   wanted.user = user;
   wanted.unprivileged = !privileged;
+  wanted.root = std::move(root);
   wanted.hostCwd = cwd;
-  wanted.options.writable = args.writable;
+  if (args.writableImage && image.kind == ImageKind::kDirectory)
+    return Error(
+        "--writable of a sandbox directory (changes kept in it) is not supported yet: use "
+        "--writable-tmpfs");
+  wanted.options.writable = args.writable || args.writableImage;
   wanted.options.overlaySize = args.overlaySize;
   wanted.options.contain = args.contain;
   wanted.options.noHome = args.noHome || !site.mountHome;
@@ -154,6 +184,8 @@ Result<int> runContainer(const RunArgs& args, const Logger& log) {
   request.entrypoint = args.entrypoint;
   request.shell = args.shell.empty() ? "/bin/bash" : args.shell;
   LaunchSpec spec;
+  spec.syscallFilter = built.syscallFilter;
+  spec.joinAs = built.joinAs;
   BERTH_ASSIGN(spec.argv, containerCommand(config, request));
   if (args.mode == LaunchMode::kShell && args.shell.empty())
     spec.fallbacks = {"/bin/sh"};
@@ -181,7 +213,7 @@ Result<int> runContainer(const RunArgs& args, const Logger& log) {
   ::signal(SIGQUIT, SIG_IGN);
   for (int sig : {SIGTERM, SIGHUP, SIGUSR1, SIGUSR2})
     ::signal(sig, forwardSignal);
-  BERTH_ASSIGN(pid_t pid, spawnInContainer(container, user, spec));
+  BERTH_ASSIGN(pid_t pid, spawnInContainer(container, built.runAs, spec));
   gChild = pid;
   BERTH_ASSIGN(int status, sys::waitForProcess(pid));
   gChild = 0;
@@ -196,7 +228,15 @@ void addCommonOptions(CLI::App* command, RunArgs& args) {
       ->allow_extra_args(false);
   command->add_flag("-w,--writable-tmpfs", args.writable,
                     "Make the image writable; changes go to a tmpfs and vanish at exit");
+  command->add_flag("--writable", args.writableImage,
+                    "For an image file: the same as --writable-tmpfs (the file never changes)");
   command->add_option("--overlay-size", args.overlaySize, "Size of that tmpfs (e.g. 2g)");
+  command->add_flag("-f,--fakeroot", args.fakeroot,
+                    "Be root inside: a user namespace where root is you (your subordinate ids "
+                    "map to the others), or root itself when you are root");
+  command->add_option("--userns", args.userns,
+                      "With --fakeroot: auto (default), subuid (your /etc/subuid range: exact "
+                      "owners) or single (one id: chown and friends only pretend)");
   command->add_flag("-c,--contain", args.contain, "Private /tmp, /var/tmp and a minimal /dev");
   command->add_flag("--no-home", args.noHome, "Do not bind the home directory");
   command->add_flag("-e,--cleanenv", args.cleanEnv,

@@ -210,6 +210,17 @@ constexpr Row kRows[] = {
     {{"allow_unprivileged", SettingKind::kBool,
       "non-root users may run `berth exec/run` in a user namespace (with squashfuse)"},
      setBool<&SiteConfig::allowUnprivileged>},
+    {{"allow_fakeroot", SettingKind::kBool,
+      "users may be root inside a container, in a user namespace mapped to their own ids "
+      "(--fakeroot, --container-remap-root)"},
+     setBool<&SiteConfig::allowFakeroot>},
+    {{"build_userns", SettingKind::kString,
+      "how root inside maps to a user when the user names no mode: auto, subuid (the user's "
+      "/etc/subuid range) or single (one id, ownership calls faked)"},
+     [](SiteConfig& c, std::string_view v) -> Status {
+       BERTH_ASSIGN(c.buildUserns, container::parseUsernsChoice(v));
+       return okStatus();
+     }},
     {{"squashfuse", SettingKind::kPath,
       "a FUSE squashfs server program for unprivileged containers (default: built in)"},
      setPath<&SiteConfig::squashfuse>},

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "shared/container/identity_mode.hpp"
 #include "shared/core/result.hpp"
 #include "shared/slurm/env_preset.hpp"
 
@@ -68,6 +69,10 @@ struct SiteConfig {
   std::filesystem::path stagingDir = "/run/berth";
   std::vector<std::string> hostFiles = {"/etc/hosts", "/etc/resolv.conf", "/etc/localtime"};
   bool allowUnprivileged = true;
+  // Root inside a container in a user namespace mapped to the user's own ids (--fakeroot,
+  // --container-remap-root, unprivileged builds), and how it maps when the user says nothing.
+  bool allowFakeroot = true;
+  container::UsernsChoice buildUserns = container::UsernsChoice::kAuto;
   std::filesystem::path squashfuse;  // empty: the built-in server (libsquashfuse)
   // Host variables that never enter a container, besides PATH, LD_LIBRARY_PATH, LD_PRELOAD
   // and LD_AUDIT (shared/container/environment.cpp's table).

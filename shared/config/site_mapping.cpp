@@ -13,6 +13,7 @@ Result<container::RuntimeConfig> runtimeConfigFor(const SiteConfig& site) {
   runtime.overlaySize = site.writableSize;
   runtime.hostFiles = site.hostFiles;
   runtime.allowUnprivileged = site.allowUnprivileged;
+  runtime.allowFakeroot = site.allowFakeroot;
   runtime.squashfuse = site.squashfuse;
   for (const std::string& spec : site.defaultMounts) {
     BERTH_ASSIGN(container::MountSpec bind,

@@ -27,15 +27,26 @@ Result<MountPlan> planFor(const config::SiteConfig& site, const ContainerRequest
   BERTH_ASSIGN(inputs.config, config::runtimeConfigFor(site));
   // A user namespace assembles the root in a fresh directory of /tmp (hidden by the staging
   // tmpfs inside the container only).
-  if (request.unprivileged)
+  if (request.unprivileged || (request.root && request.root->mode != RootMode::kIdentity))
     inputs.config.stagingDir = "/tmp";
   inputs.image = request.image;
   inputs.options = request.options;
   inputs.user = request.user;
   inputs.unprivileged = request.unprivileged;
+  inputs.root = request.root;
   inputs.hostCwd = request.hostCwd;
   inputs.names = request.names;
   BERTH_ASSIGN(MountPlan plan, buildMountPlan(inputs));
+  // The face's binds elsewhere first: the step's own paths (the batch script) then stay on top
+  // of a host directory bound over them (a configuration directory holding the spool).
+  for (const HostBind& bind : request.hostBinds) {
+    MountOp op = hostPathBind(bind.source);
+    op.target = bind.target.string();
+    op.readOnly = bind.readOnly;
+    op.recursive = true;  // a host tree (/usr) with what is mounted below it
+    op.origin = fmt::format("host path {} at {}", bind.source.string(), bind.target.string());
+    plan.ops.push_back(std::move(op));
+  }
   for (const std::filesystem::path& path : request.hostPaths)
     plan.ops.push_back(hostPathBind(path));
   plan.persistentLayer = request.persistentLayer;
@@ -54,6 +65,13 @@ Result<BuiltContainer> buildContainer(const config::SiteConfig& site,
                                       const ContainerRequest& request) {
   BuiltContainer built;
   BERTH_ASSIGN(built.plan, planFor(site, request));
+  bool remapped = request.root && request.root->mode != RootMode::kIdentity;
+  built.runAs = remapped ? rootIdentity() : request.user;
+  if (remapped)
+    built.joinAs = request.user;
+  if (remapped && request.root->mode == RootMode::kSingle) {
+    BERTH_ASSIGN(built.syscallFilter, sys::fakeOwnershipFilter());
+  }
   if (request.gpu) {
     gpu::GpuSetup setup;
     setup.search = siteDriverSearch(site, request.gpu->driverRoot);

@@ -25,6 +25,7 @@
 #include "shared/gpu/request.hpp"
 #include "shared/image/metadata.hpp"
 #include "shared/sys/identity.hpp"
+#include "shared/sys/syscall_filter.hpp"
 
 namespace berth::container {
 
@@ -39,6 +40,14 @@ struct GpuWanted {
   std::filesystem::path driverRoot;
 };
 
+// A host path the face binds somewhere else than its own place (the host's Slurm client under
+// /.berth/host-slurm in a batch script: slurm/host_client.hpp).
+struct HostBind {
+  std::filesystem::path source;  // on the host
+  std::filesystem::path target;  // in the container
+  bool readOnly = true;
+};
+
 // What a face asks for: the user's choices, already resolved against the site's defaults
 // (options.noHome: berth.conf mount_home when the user said nothing).
 struct ContainerRequest {
@@ -46,11 +55,17 @@ struct ContainerRequest {
   sys::Identity user;  // whose container: bind sources are opened as this user
   ContainerOptions options;
   bool unprivileged = false;  // a user namespace: the caller is not root
-  std::string hostCwd;        // absolute; empty: not looked for inside
+  // Root inside (--fakeroot, --container-remap-root): how it maps to `user` (chooseRootMapping).
+  // Empty: the command runs as `user`.
+  std::optional<RootMapping> root;
+  std::string hostCwd;  // absolute; empty: not looked for inside
   // Host paths the face made for this container, bound at the same place after the plan's
   // mounts (Slurm's PMIx directories and batch script): not the user's choice, so not checked
   // as the user; skipped when missing.
   std::vector<std::filesystem::path> hostPaths;
+  // Likewise (not checked as the user, skipped when missing), each at its target, bound before
+  // hostPaths.
+  std::vector<HostBind> hostBinds;
   // The overlay's layer in this host directory (kept: named containers, save) instead of a tmpfs.
   std::optional<std::filesystem::path> persistentLayer;
   std::optional<GpuWanted> gpu;
@@ -62,6 +77,13 @@ struct BuiltContainer {
   MountPlan plan;             // as executed (hostCwdInside: where the caller's directory is)
   image::ImageConfig config;  // the image's /.berth/config.json (empty when it has none)
   ContainerGpu gpu;           // for checkGpu(); disabled without GPUs
+  // Who the command runs as inside: the request's user, or root in a root mode; and then who
+  // the process must be on the host before it joins (the request's user; none unless remapped).
+  sys::Identity runAs;
+  std::optional<sys::Identity> joinAs;
+  // The single identity mode's seccomp filter (fakeOwnershipFilter), compiled here: the
+  // process that starts the command installs it right before exec.
+  std::optional<sys::SyscallFilter> syscallFilter;
 };
 
 // Where to look for the NVIDIA driver: `override` (when not empty) or berth.conf's

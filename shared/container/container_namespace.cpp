@@ -22,13 +22,37 @@ namespace {
 
 constexpr char kOk = 'O';
 constexpr char kFailed = 'E';
+constexpr char kMapsWanted = 'M';  // the helper created its user namespace: write its maps
 static_assert(convert::kMaxImageConfigBytes < sys::kMaxMessageBytes,
               "the config must fit in a message");
+
+// Root inside (plan.rootMaps): a user namespace of the user's, whose maps the parent writes
+// (it may: root, or the user with newuidmap/newgidmap). Root building it for a user (slurmstepd)
+// becomes the user first, for good, so the namespace belongs to the user (the user's tasks join
+// it later without privileges) and nothing in it holds a host privilege. (The image's FUSE
+// connection must be opened inside the namespace too: the kernel refuses a /dev/fuse opened
+// in another one, so /dev/fuse must be usable by users, as for unprivileged containers.)
+Status enterRootNamespace(const sys::Identity& user, int socket) {
+  if (::geteuid() == 0)
+    BERTH_TRY(sys::dropPrivileges(user));
+  BERTH_TRY(sys::enterUserNamespace());
+  BERTH_TRY(sys::sendMessage(socket, std::string(1, kMapsWanted)));
+  sys::Message reply;
+  BERTH_TRY(sys::receiveMessage(socket, reply));
+  if (reply.data.empty())
+    return Error("berth went away while the container was being built");
+  if (!reply.data.starts_with(kOk))
+    return Error(reply.data.substr(1));
+  // The maps make this process root inside, with every capability there.
+  return sys::enterMountNamespace();
+}
 
 // The helper's work; runs in the forked child. Returns what to send to the parent.
 Status buildInHelper(const MountPlan& plan, const sys::Identity& user, int socket,
                      sys::ChildProcess& server) {
-  if (plan.unprivileged)
+  if (plan.rootMaps)
+    BERTH_TRY(enterRootNamespace(user, socket));
+  else if (plan.unprivileged)
     BERTH_TRY(sys::enterUserNamespaceAsSelf(::getuid(), ::getgid()));
   else
     BERTH_TRY(sys::enterMountNamespace());
@@ -135,6 +159,15 @@ Result<PreparedContainer> prepareContainerNamespace(const MountPlan& plan,
   sys::Message message;
   BERTH_TRY(sys::receiveMessage(prepared.keeperSocket_.get(), message)
                 .withContext("receive the container from its helper"));
+  if (plan.rootMaps && message.data == std::string(1, kMapsWanted)) {
+    Status mapped = sys::writeIdMaps(pid, *plan.rootMaps).withContext("map root to the user");
+    BERTH_TRY(sys::sendMessage(
+        prepared.keeperSocket_.get(),
+        mapped.ok() ? std::string(1, kOk) : std::string(1, kFailed) + mapped.error().message()));
+    message = {};
+    BERTH_TRY(sys::receiveMessage(prepared.keeperSocket_.get(), message)
+                  .withContext("receive the container from its helper"));
+  }
   const std::string& data = message.data;
   if (data.empty())
     return Error("the container helper died");  // `prepared` reaps the helper

@@ -11,6 +11,7 @@
 
 #include "shared/container/mount_point.hpp"
 #include "shared/container/passwd.hpp"
+#include "shared/container/scaffold.hpp"
 #include "shared/container/squashfs_server.hpp"
 #include "shared/convert/image_files.hpp"
 #include "shared/sys/loop_device.hpp"
@@ -59,10 +60,12 @@ sys::MountAttributes bindAttributes(const MountOp& op) {
   return attributes;
 }
 
-Result<OpenedSource> openSource(const MountOp& op, const sys::Identity& user) {
+// `user`: whose permissions the source is opened with, when the op says so; none in a user
+// namespace, where the process is the user on the host already (root inside, in a root mode).
+Result<OpenedSource> openSource(const MountOp& op, const sys::Identity* user) {
   std::optional<sys::FsIdentityScope> scope;
-  if (op.checkAsUser) {
-    BERTH_ASSIGN(auto assumed, sys::FsIdentityScope::assume(user));
+  if (op.checkAsUser && user) {
+    BERTH_ASSIGN(auto assumed, sys::FsIdentityScope::assume(*user));
     scope.emplace(std::move(assumed));
   }
   OpenedSource source;
@@ -119,6 +122,7 @@ struct Staging {
   fs::path work() const { return dir / "work"; }
   fs::path root() const { return dir / "root"; }
   fs::path files() const { return dir / "files"; }
+  fs::path scaffold() const { return dir / "scaffold"; }
 };
 
 Status makeDir(const fs::path& path, mode_t mode) {
@@ -208,10 +212,39 @@ Result<std::string> generatedContent(const MountOp& op, int rootFd, const std::s
   return mergePasswd(content, user, shellExists);
 }
 
+// A persistent layer (named container) made in a user namespace keeps overlayfs' metadata in
+// user.* xattrs (`userxattr`); this file in the layer's directory says so, for the steps after
+// to mount it the same way.
+constexpr const char* kUserXattrMarker = "userxattr";
+
+bool hasUserXattrMarker(const fs::path& layer) {
+  return ::access((layer / kUserXattrMarker).c_str(), F_OK) == 0;
+}
+
+// Whether the overlay over `layer` needs `userxattr`: always in a user namespace (a layer made
+// without it cannot be taken over: its metadata and owners are root's), else when the layer was
+// made in one.
+Result<bool> layerUsesUserXattr(const fs::path& layer, bool unprivileged) {
+  bool marked = hasUserXattrMarker(layer);
+  if (!unprivileged || marked)
+    return marked;
+  if (::access((layer / "upper").c_str(), F_OK) == 0)
+    return Error(
+        "this container's layer was made without root inside; it cannot be reused with root "
+        "inside (start a new one)");
+  BERTH_TRY(writeGenerated(layer / kUserXattrMarker, ""));
+  return true;
+}
+
 }  // namespace
 
 Status mountSavedView(int imageFd, const fs::path& layer, const fs::path& lower,
                       const fs::path& merged) {
+  // Its files belong to the host ids root inside mapped to (the user's, subordinate ones): they
+  // would have to be mapped back first.
+  if (hasUserXattrMarker(layer))
+    return Error(
+        "saving a container changed with root inside a user namespace is not supported yet");
   BERTH_TRY(mountSquashfsFile(imageFd, lower));
   // Read-only, without upper: the layer's whiteouts and opaque directories still apply.
   return sys::mountFilesystem(
@@ -222,10 +255,16 @@ Status mountSavedView(int imageFd, const fs::path& layer, const fs::path& lower,
 Result<sys::ChildProcess> executeMountPlan(const MountPlan& plan, const sys::Identity& user) {
   Staging staging{plan.stagingDir};
   // 1. Open every host path first: checked with the user's identity, and before the staging
-  //    area can hide any of them.
+  //    area can hide any of them. In a user namespace the process is the user on the host
+  //    already (even as root inside).
+  const sys::Identity* checkAs = plan.unprivileged ? nullptr : &user;
   UniqueFd imageFd;
   {
-    BERTH_ASSIGN(auto scope, sys::FsIdentityScope::assume(user));
+    std::optional<sys::FsIdentityScope> scope;
+    if (checkAs) {
+      BERTH_ASSIGN(auto assumed, sys::FsIdentityScope::assume(*checkAs));
+      scope.emplace(std::move(assumed));
+    }
     int flags = plan.image.kind == ImageKind::kDirectory ? O_PATH | O_DIRECTORY : O_RDONLY;
     imageFd = UniqueFd(::open(plan.image.path.c_str(), flags | O_CLOEXEC));
     if (!imageFd)
@@ -240,7 +279,7 @@ Result<sys::ChildProcess> executeMountPlan(const MountPlan& plan, const sys::Ide
   std::vector<OpenedSource> sources(plan.ops.size());
   for (size_t i = 0; i < plan.ops.size(); ++i)
     if (plan.ops[i].kind == MountOpKind::kBind) {
-      BERTH_ASSIGN(sources[i], openSource(plan.ops[i], user));
+      BERTH_ASSIGN(sources[i], openSource(plan.ops[i], checkAs));
     }
 
   // 2. The root: a tmpfs for the overlay's upper layer and generated files, the image, the
@@ -272,17 +311,29 @@ Result<sys::ChildProcess> executeMountPlan(const MountPlan& plan, const sys::Ide
       kinds[i] = mountPointKind(plan.ops[i], sources[i]);
     BERTH_TRY(makeMountPointsInUpper(plan, lowerFd.get(), staging.upper(), kinds));
   }
+  std::string lowers = staging.lower().string();
+  if (!plan.scaffold.empty()) {
+    UniqueFd lowerFd(::open(staging.lower().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!lowerFd)
+      return errnoError("open the mounted image");
+    BERTH_TRY(makeDir(staging.scaffold(), 0755));
+    BERTH_ASSIGN(bool made, makeScaffold(plan.scaffold, lowerFd.get(), staging.scaffold()));
+    if (made)
+      lowers = staging.scaffold().string() + ":" + lowers;
+  }
   fs::path upper = staging.upper();
   fs::path work = staging.work();
+  bool userXattr = plan.unprivileged;
   if (plan.persistentLayer) {
+    BERTH_ASSIGN(userXattr, layerUsesUserXattr(*plan.persistentLayer, plan.unprivileged));
     upper = *plan.persistentLayer / "upper";
     work = *plan.persistentLayer / "work";
     BERTH_TRY(makeDir(upper, 0755));
     BERTH_TRY(makeDir(work, 0700));
   }
-  std::string overlay = fmt::format("lowerdir={},upperdir={},workdir={}", staging.lower().string(),
-                                    upper.string(), work.string());
-  if (plan.unprivileged)
+  std::string overlay =
+      fmt::format("lowerdir={},upperdir={},workdir={}", lowers, upper.string(), work.string());
+  if (userXattr)
     overlay += ",userxattr";
   BERTH_TRY(
       sys::mountFilesystem("berth-root", staging.root(), "overlay", MS_NOSUID | MS_NODEV, overlay));

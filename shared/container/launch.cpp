@@ -55,6 +55,10 @@ void dieWithParent(pid_t parent, int errorPipe) {
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (spec.joinAs) {
+    if (Status s = sys::dropPrivileges(*spec.joinAs); !s.ok())
+      fail(errorPipe, s.error().message());
+  }
   if (Status s = joinContainer(container); !s.ok())
     fail(errorPipe, s.error().message());
   if (Status s = sys::dropPrivileges(user); !s.ok())
@@ -66,6 +70,11 @@ void dieWithParent(pid_t parent, int errorPipe) {
   if (::chdir(spec.workingDir.c_str()) != 0)
     fail(errorPipe,
          Error::fromErrno(errno, fmt::format("working directory `{}`", spec.workingDir)).message());
+  // Last: from here on chown, set*id and friends only pretend.
+  if (spec.syscallFilter) {
+    if (Status s = sys::installSyscallFilter(*spec.syscallFilter); !s.ok())
+      fail(errorPipe, s.error().message());
+  }
   std::vector<char*> envp;
   for (const auto& entry : spec.env)
     envp.push_back(const_cast<char*>(entry.c_str()));

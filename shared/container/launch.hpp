@@ -13,6 +13,7 @@
 #include "shared/container/container_namespace.hpp"
 #include "shared/container/environment.hpp"
 #include "shared/sys/identity.hpp"
+#include "shared/sys/syscall_filter.hpp"
 
 namespace berth::container {
 
@@ -34,10 +35,17 @@ struct LaunchSpec {
   std::string workingDir = "/";
   // Shell mode: when argv[0] is missing, these are tried in order instead.
   std::vector<std::string> fallbacks;
+  // Installed right before exec (BuiltContainer::syscallFilter: the single identity mode).
+  std::optional<sys::SyscallFilter> syscallFilter;
+  // Root inside mapped to this user (BuiltContainer::joinAs): the child becomes the user on
+  // the host first, for good (root's groups must not come along), then joins the user's
+  // namespace as its owner.
+  std::optional<sys::Identity> joinAs;
 };
 
-// Forks, enters `container`, and execs. Returns once the exec succeeded (the child's pid) or
-// failed (the error, e.g. "command `foo` not found in the image"; the child is reaped).
+// Forks, enters `container`, becomes `user` (BuiltContainer::runAs: root inside in a root mode)
+// and execs. Returns once the exec succeeded (the child's pid) or failed (the error, e.g.
+// "command `foo` not found in the image"; the child is reaped).
 [[nodiscard]] Result<pid_t> spawnInContainer(const PreparedContainer& container,
                                              const sys::Identity& user, const LaunchSpec& spec);
 

@@ -125,14 +125,36 @@ Result<MountPlan> buildMountPlan(const PlanInputs& in) {
   plan.writable = in.options.writable;
   plan.overlaySize =
       in.options.overlaySize.empty() ? in.config.overlaySize : in.options.overlaySize;
-  plan.unprivileged = in.unprivileged;
+  bool remapped = in.root && in.root->mode != RootMode::kIdentity;
+  plan.unprivileged = in.unprivileged || remapped;
   plan.squashfuse = in.config.squashfuse;
   plan.stagingDir = in.config.stagingDir;
   plan.names = in.names;
   if (in.unprivileged && !in.config.allowUnprivileged)
     return Error(
         "unprivileged containers are disabled on this system (berth.conf allow_unprivileged)");
+  if (in.root && in.root->mode == RootMode::kIdentity && in.user.uid != 0)
+    return Error("root identity mode: the container's user must be root");
+  if (remapped && !in.config.allowFakeroot)
+    return Error("root in a user namespace is disabled on this system (berth.conf allow_fakeroot)");
   plan.ops = systemMounts(in.options.contain, in.config);
+  if (remapped) {
+    plan.rootMaps = in.root->maps;
+    // Root's passwd and group entries are the image's: no generated files bound over them,
+    // so a package's postinst may add users (useradd replaces /etc/passwd).
+    std::erase_if(plan.ops, [](const MountOp& op) {
+      return op.kind == MountOpKind::kPasswd || op.kind == MountOpKind::kGroup;
+    });
+    if (in.root->mode == RootMode::kSingle) {
+      plan.scaffold.push_back({.kind = ScaffoldEntry::Kind::kFile,
+                               .path = std::string(kAptSandboxFile),
+                               .content = std::string(kAptSandboxSetting)});
+      for (std::string_view path : kSingleModeRootCopies)
+        plan.scaffold.push_back({.kind = ScaffoldEntry::Kind::kRootOwnedCopy,
+                                 .path = std::string(path),
+                                 .content = {}});
+    }
+  }
   if (!in.options.noHome && in.user.uid != 0 && !in.user.home.empty() && in.user.home != "/") {
     MountOp home = hostBind(in.user.home.string(), "home");
     home.checkAsUser = true;

@@ -8,9 +8,11 @@
 #include <utility>
 #include <vector>
 
+#include "shared/container/identity_mode.hpp"
 #include "shared/container/image_source.hpp"
 #include "shared/container/options.hpp"
 #include "shared/sys/identity.hpp"
+#include "shared/sys/user_namespace.hpp"
 
 namespace berth::container {
 
@@ -53,11 +55,30 @@ struct MountOp {
   bool operator==(const MountOp&) const = default;
 };
 
+// An entry of the scaffold: a throw-away layer between the image and the container's own layer
+// (BUILD.md; scaffold.hpp makes it). Never part of the container's changes, so never saved.
+struct ScaffoldEntry {
+  enum class Kind {
+    kFile,           // a file with `content`, made only where the image has its directory
+    kRootOwnedCopy,  // the image's own file (its content) or directory (empty, merged with the
+                     // image's), owned by root here: when the image's is another id's
+  };
+  Kind kind = Kind::kFile;
+  std::string path;  // absolute inside the container
+  std::string content;
+  bool operator==(const ScaffoldEntry&) const = default;
+};
+
 struct MountPlan {
   ImageLocation image;
   bool writable = false;      // user writes allowed (tmpfs upper); else the root is remounted ro
   std::string overlaySize;    // size= of the upper tmpfs
   bool unprivileged = false;  // user namespace + squashfuse instead of loop device
+  // Root inside mapped to the user (identity_mode.hpp: subuid or single): the user namespace's
+  // maps, written for the helper by the process that asked for the container. Implies
+  // `unprivileged`; no passwd/group of ours (the image's own, writable in a writable container).
+  std::optional<sys::IdMaps> rootMaps;
+  std::vector<ScaffoldEntry> scaffold;
   std::filesystem::path squashfuse;  // empty: the built-in server (squashfs_server.hpp)
   std::filesystem::path stagingDir;
   // When set, the overlay's upper and work directories are DIR/upper and DIR/work on the host
@@ -78,7 +99,9 @@ struct PlanInputs {
   ContainerOptions options;
   RuntimeConfig config;
   sys::Identity user;
-  bool unprivileged = false;
+  bool unprivileged = false;  // the caller is not root
+  // Root inside (--fakeroot, --container-remap-root); empty: the user as themself.
+  std::optional<RootMapping> root;
   std::string hostCwd;  // absolute
   ItemNames names;      // how the face names the user's choices in messages
 };

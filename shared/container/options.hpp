@@ -23,6 +23,9 @@ struct RuntimeConfig {
   std::vector<std::string> hostFiles = {"/etc/hosts", "/etc/resolv.conf", "/etc/localtime"};
   // allow_unprivileged: let non-root users run containers in a user namespace.
   bool allowUnprivileged = true;
+  // allow_fakeroot: let users be root inside a container in a user namespace mapped to their
+  // own ids (--fakeroot, --container-remap-root; identity_mode.hpp).
+  bool allowFakeroot = true;
   // squashfuse: a FUSE squashfs server program for unprivileged mode (squashfuse_ll's
   // command line); empty: berth serves the image itself with libsquashfuse.
   std::filesystem::path squashfuse;
