@@ -50,7 +50,7 @@ std::string errorOf(const Result<RootMapping>& result) {
 
 }  // namespace
 
-TEST_CASE("subordinate ids: by name or uid, in file order; what shadow skips is skipped") {
+TEST_CASE("subordinate ids: by name or uid, in file order -- what shadow skips is skipped") {
   std::string text =
       "# site ranges\n"
       "alice:100000:65536\n"
@@ -133,7 +133,7 @@ TEST_CASE("identity modes: subuid maps root to the user and 1..65536 to the rang
   CHECK(skipped->maps.uids.back() == IdRange{1, 300000, 65536});
 }
 
-TEST_CASE("identity modes: single maps one id and denies setgroups; auto falls back to it") {
+TEST_CASE("identity modes: single maps one id and denies setgroups -- auto falls back to it") {
   auto expectSingle = [](const Result<RootMapping>& mapping) {
     REQUIRE(mapping.ok());
     CHECK(mapping->mode == RootMode::kSingle);
@@ -196,7 +196,7 @@ TEST_CASE("id maps: their text, and who may write them") {
   CHECK(sys::mapWriterFor(subuid, 0, 0) == sys::MapWriter::kDirect);
 }
 
-TEST_CASE("plan: root inside uses the image's passwd and group; single adds apt's setting") {
+TEST_CASE("plan: root inside uses the image's passwd and group -- single adds apt's setting") {
   PlanInputs in;
   in.image = {ImageKind::kSquashfs, "/images/x.sqsh"};
   in.user = alice();
