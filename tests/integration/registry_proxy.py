@@ -14,7 +14,9 @@ It forwards every request to UPSTREAM and can misbehave on purpose:
                           log line ends in "aborted" when the client hangs up before the end
 Uploads (POST, PATCH, PUT) are forwarded too, their Location made to point at the proxy:
   --fault patch-drop-once the first PATCH of each upload that does not start at byte 0 is read
-                          halfway and its connection closed; the registry never sees it (the
+                          halfway and its connection closed, and so is its first repetition
+                          (libcurl silently sends a request again once when a reused
+                          connection dies before any answer); the registry never sees them (the
                           client must ask where the upload is and resume from there)
   --fault patch-cut-once  the first such PATCH of all reaches the registry halfway, then both connections
                           close (distribution then drops the upload: the client starts over)
@@ -33,6 +35,7 @@ import time
 
 args = None
 seen = set()
+counts = {}
 lock = threading.Lock()
 TOKEN = "berth-test-token"
 
@@ -52,6 +55,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
         print(f"{self.command} {self.path} {status}", file=sys.stderr, flush=True)
+
+    def count(self, key):
+        """How many times `key` has been seen, this time included."""
+        with lock:
+            counts[key] = counts.get(key, 0) + 1
+            return counts[key]
 
     def first_time(self, key):
         with lock:
@@ -81,7 +90,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         upload_id = self.path.split("?")[0]
         first_chunk = self.headers.get("Content-Range", "0-").startswith("0-")
         if self.command == "PATCH" and not first_chunk and length > 1:
-            if "patch-drop-once" in faults and self.first_time(("drop", upload_id)):
+            if "patch-drop-once" in faults and self.count(("drop", upload_id)) <= 2:
                 self.rfile.read(length // 2)
                 self.close_connection = True
                 print(f"{self.command} {self.path} dropped", file=sys.stderr, flush=True)
