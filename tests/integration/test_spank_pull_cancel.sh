@@ -62,6 +62,11 @@ if [ -n "$state" ] && [ "$state" != CANCELLED ]; then
   fail "job $job still $state 30 s after scancel (the pull went on)"
 fi
 pass "job $job left CG after scancel during its pull"
+# The proxy sees the hang-up at its next writes into the closed connection (every 0.1 s).
+for _ in $(seq 50); do
+  grep -q 'blobs/.* aborted' "$proxy_log" && break
+  sleep 0.2
+done
 grep -q 'blobs/.* aborted' "$proxy_log" || { cat "$proxy_log" >&2; fail "the proxy saw no download abandoned"; }
 pass "the download was abandoned"
 
