@@ -5,6 +5,8 @@
 //                         and for registry images the manifest as served (`berth push` sends
 //                         it again byte for byte)
 //   /.berth/runscript, /.berth/help, /.berth/definition, /.berth/test   built images only
+//   /.berth/environment   built images only: the %environment text, sourced by /bin/sh in the
+//                         container before the command (after the image's Env)
 //
 // `berth inspect` and the runtime read only these files.
 #pragma once
@@ -26,6 +28,7 @@ inline constexpr std::string_view kRunscriptFile = ".berth/runscript";
 inline constexpr std::string_view kHelpFile = ".berth/help";
 inline constexpr std::string_view kDefinitionFile = ".berth/definition";
 inline constexpr std::string_view kTestFile = ".berth/test";
+inline constexpr std::string_view kEnvironmentFile = ".berth/environment";
 
 // The parts of an OCI image config (image-spec config.md) that berth acts on.
 struct ImageConfig {
