@@ -1,8 +1,11 @@
 """What the reliability campaigns share: reading berth's stderr and images, the cache's state."""
+import argparse
 import hashlib
 import os
 import re
+import shutil
 import subprocess
+import sys
 
 PROGRESS = re.compile(r"^berth: (converting|resolving|[a-z0-9]+:[0-9a-f]{12} .* in [0-9.]+ s)|warning")
 
@@ -46,3 +49,23 @@ def cache_state(cache):
             with open(path, "rb") as f:
                 state[rel] = hashlib.sha256(f.read()).hexdigest()
     return state
+
+
+def parse_args(extra=()):
+    """The options every campaign takes (--berth, --full, --only, --table), plus `extra`
+    (name, kwargs) pairs; exits 77 (skipped) when a tool the campaigns use is missing."""
+    p = argparse.ArgumentParser()
+    p.add_argument("--berth", default=os.environ.get("BERTH_BIN"))
+    p.add_argument("--full", action="store_true")
+    p.add_argument("--only")
+    p.add_argument("--table", action="store_true")
+    for name, kwargs in extra:
+        p.add_argument(name, **kwargs)
+    a = p.parse_args()
+    if not a.berth:
+        sys.exit("--berth or BERTH_BIN is needed")
+    for tool in ("docker-registry", "rdsquashfs", "zstd"):
+        if not shutil.which(tool):
+            print(f"SKIP: {tool} is not installed")
+            sys.exit(77)
+    return a

@@ -13,7 +13,6 @@ one fault mode and runs `berth pull` through the proxy into a fresh cache. A cas
 --full adds the stalled connection (berth's low-speed timeout is 60 s). Exit status 1 when a
 case failed.
 """
-import argparse
 import concurrent.futures
 import os
 import re
@@ -26,7 +25,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from campaign import cache_state, error_lines, short, tree_of  # noqa: E402
+from campaign import cache_state, error_lines, parse_args, short, tree_of  # noqa: E402
 from registry import (OCI_LAYER_ZSTD, Layer, Registry, config_for, free_port, gzip_bytes,  # noqa: E402
                       manifest_for, sha256, zstd_bytes, OCI_CONFIG, OCI_MANIFEST)
 
@@ -167,18 +166,7 @@ def report(name, what, ok, outcome, secs):
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--berth", default=os.environ.get("BERTH_BIN"))
-    p.add_argument("--full", action="store_true")
-    p.add_argument("--only")
-    p.add_argument("--table", action="store_true")
-    a = p.parse_args()
-    if not a.berth:
-        sys.exit("--berth or BERTH_BIN is needed")
-    for tool in ("docker-registry", "rdsquashfs", "zstd"):
-        if not shutil.which(tool):
-            print(f"SKIP: {tool} is not installed")
-            sys.exit(77)
+    a = parse_args()
     work = tempfile.mkdtemp(prefix="berth-faults.")
     a.conf = os.path.join(work, "berth.conf")  # the defaults, whatever the host's says
     open(a.conf, "w").close()

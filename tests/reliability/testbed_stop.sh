@@ -10,7 +10,7 @@
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 source "$top/scripts/lib/testbed.sh"
-cycles=1
+cycles=${BERTH_STOP_CYCLES:-1}
 [[ ${1:-} == --full ]] && cycles=5
 failed=0
 for ((c = 1; c <= cycles; c++)); do
