@@ -85,6 +85,7 @@ Result<BuiltContainer> buildContainer(const config::SiteConfig& site,
     BERTH_ASSIGN(built.config, image::parseImageConfig(built.prepared.imageConfigJson())
                                    .withContext("the image's /.berth/config.json"));
   }
+  built.scripts = findImageScripts(built.prepared.rootDirectory());
   // An image for another CPU cannot run here: say so instead of "Exec format error".
   BERTH_TRY(checkPlatform(built.config, image::hostPlatform()));
   return built;

@@ -18,6 +18,7 @@
 
 #include "shared/config/site_config.hpp"
 #include "shared/container/container_namespace.hpp"
+#include "shared/container/entrypoint.hpp"
 #include "shared/container/gpu_container.hpp"
 #include "shared/container/mount_plan.hpp"
 #include "shared/container/options.hpp"
@@ -76,6 +77,7 @@ struct BuiltContainer {
   PreparedContainer prepared;
   MountPlan plan;             // as executed (hostCwdInside: where the caller's directory is)
   image::ImageConfig config;  // the image's /.berth/config.json (empty when it has none)
+  ImageScripts scripts;       // a built image's runscript, test and %environment
   ContainerGpu gpu;           // for checkGpu(); disabled without GPUs
   // Who the command runs as inside: the request's user, or root in a root mode; and then who
   // the process must be on the host before it joins (the request's user; none unless remapped).
