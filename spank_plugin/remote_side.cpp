@@ -94,7 +94,8 @@ Status buildStepContainer(StepState& state, const NodeFacts& node, const Environ
                            .workdir = state.workdir,
                            .hostPaths = stepHostPaths(node, slurmConf),
                            .persistentUpper = std::nullopt,
-                           .gpu = std::nullopt};
+                           .gpu = std::nullopt,
+                           .inject = std::nullopt};
   // --container-gpu (default auto: Slurm's gres allocation — none when Slurm manages GPUs and
   // gave the step none — else every GPU of the node, else nothing); capabilities from
   // --container-gpu-caps, else the job's NVIDIA_DRIVER_CAPABILITIES.
@@ -109,6 +110,19 @@ Status buildStepContainer(StepState& state, const NodeFacts& node, const Environ
                                        .stepEnv = jobEnv.get,
                                        .slurmManagesGpus = slurmConf.gpuGres,
                                        .driverRoot = {}};
+  // --container-inject, --container-mpi=host, and the MPI check against the step's --mpi.
+  BERTH_ASSIGN(request.inject,
+               container::injectWantedFrom(values.get(OptionId::kInject).value_or(""), state.site)
+                   .withContext("--container-inject"));
+  std::string mpi = values.get(OptionId::kMpi).value_or("image");
+  std::string mpiCheck = values.get(OptionId::kMpiCheck).value_or("on");
+  if (mpi != "host" && mpi != "image")
+    return Error(fmt::format("--container-mpi={}: use host or image", mpi));
+  if (mpiCheck != "on" && mpiCheck != "off")
+    return Error(fmt::format("--container-mpi-check={}: use on or off", mpiCheck));
+  request.inject->hostMpi = mpi == "host";
+  request.inject->stepMpi = jobEnv.get("SLURM_MPI_TYPE").value_or("");
+  request.inject->check = mpiCheck == "on";
   if (auto mounts = values.get(OptionId::kMounts)) {
     BERTH_ASSIGN(auto userMounts, parseMountList(*mounts));
     request.mounts.insert(request.mounts.end(), userMounts.begin(), userMounts.end());

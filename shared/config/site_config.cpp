@@ -287,6 +287,8 @@ std::span<const SettingSpec> settingTable() {
 }
 
 Status applySetting(SiteConfig& config, std::string_view key, std::string_view value) {
+  if (isInjectKey(key))
+    return applyInjectSetting(config.injectSets, key, value);
   const Row* row = findRow(key);
   if (row == nullptr)
     return Error(fmt::format("unknown key `{}`", key));
@@ -309,6 +311,12 @@ Result<SiteConfig> parseSiteConfig(std::string_view text, std::string_view origi
       return Error(fmt::format("{}: expected `key = value`, got `{}`", where(), line));
     std::string_view key = trim(line.substr(0, eq));
     std::string_view value = trim(line.substr(eq + 1));
+    if (isInjectKey(key)) {
+      Status status = applyInjectSetting(config.injectSets, key, value);
+      if (!status.ok())
+        return std::move(status).error().withContext(where());
+      continue;
+    }
     const Row* row = findRow(key);
     if (row == nullptr)
       return Error(fmt::format("{}: unknown key `{}`", where(), key));

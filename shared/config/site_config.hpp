@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "shared/config/inject_sets.hpp"
 #include "shared/container/identity_mode.hpp"
 #include "shared/convert/image_limits.hpp"
 #include "shared/core/result.hpp"
@@ -84,6 +85,8 @@ struct SiteConfig {
   // The environment preset of containerized steps when the user names none
   // (--container-env-preset): kNone, or kPyTorch for MASTER_ADDR, RANK, ... everywhere.
   slurm::EnvPreset envPreset = slurm::EnvPreset::kNone;
+  // Inject sets (inject.NAME.FIELD keys; inject_sets.hpp), in the order declared.
+  std::vector<InjectSet> injectSets;
 };
 
 enum class SettingKind { kPath, kBool, kInt, kDuration, kList, kSize, kString };
