@@ -35,7 +35,7 @@ struct CommandRequest {
   std::vector<std::string> args;          // after IMAGE on the command line
   std::optional<std::string> entrypoint;  // --entrypoint (run only); "" clears the image's
   std::string shell = "/bin/sh";          // shell mode
-  ImageScripts scripts;                   // what the image holds (findImageScripts)
+  ImageScripts scripts{};                 // what the image holds (findImageScripts)
 };
 
 // run:   /bin/sh /.berth/runscript args... when the image has a runscript and no --entrypoint
