@@ -86,12 +86,13 @@ set(CPACK_GENERATOR DEB)
 # (shared/*/*_library.cpp, shared/container/squashfs_server.cpp), which dpkg-shlibdeps cannot see:
 # pulls need libcurl, libcrypto and libarchive; hwloc (GPU locality in `berth info --gpu`),
 # libsquashfuse (unprivileged `berth exec`) and libseccomp (the single identity mode of
-# --fakeroot/--container-remap-root) are optional, as is uidmap (newuidmap: the subuid mode).
+# --fakeroot/--container-remap-root) are optional, as are uidmap (newuidmap: the subuid mode)
+# and libisal (ISA-L: gzip layers inflate faster; zlib without it).
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "libcurl4, libssl3, libarchive13")
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "libhwloc15, libsquashfuse0, libseccomp2, uidmap")
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "libhwloc15, libsquashfuse0, libseccomp2, uidmap, libisal2")
 set(CPACK_DEBIAN_PACKAGE_ENHANCES "slurmd, slurm-client")
 file(WRITE ${PROJECT_BINARY_DIR}/packaging/conffiles "${berth_conf_dir}/berth.conf\n")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${PROJECT_BINARY_DIR}/packaging/conffiles)
@@ -105,8 +106,8 @@ set(CPACK_RPM_PACKAGE_GROUP "System Environment/Base")
 set(CPACK_RPM_PACKAGE_REQUIRES
   "libcurl.so.4()(64bit), libcrypto.so.3()(64bit), libarchive.so.13()(64bit)")
 # (Weak dependencies: cpack leaves them out where rpmbuild lacks them, as Debian's does.)
-set(CPACK_RPM_PACKAGE_SUGGESTS
-  "libhwloc.so.15()(64bit), libsquashfuse_ll.so.0()(64bit), libseccomp.so.2()(64bit)")
+set(CPACK_RPM_PACKAGE_SUGGESTS "libhwloc.so.15()(64bit), libsquashfuse_ll.so.0()(64bit), \
+libseccomp.so.2()(64bit), libisal.so.2()(64bit)")
 # cpack marks every file with an absolute destination %config; the plugin is not one.
 set(CPACK_RPM_USER_FILELIST "%config(noreplace) ${berth_conf_dir}/berth.conf"
   "%attr(0644,root,root) ${berth_plugin_path}")

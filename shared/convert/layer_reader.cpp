@@ -1,10 +1,12 @@
 #include "shared/convert/layer_reader.hpp"
 
 #include <algorithm>
+#include <fstream>
 
 #include <fmt/format.h>
 
 #include "shared/convert/archive_library.hpp"
+#include "shared/convert/inflate_gzip.hpp"
 #include "shared/core/strings.hpp"
 
 namespace berth::convert {
@@ -27,6 +29,12 @@ EntryType entryTypeFromMode(mode_t type) {
     default:
       return EntryType::kRegular;
   }
+}
+
+bool isGzipFile(const std::filesystem::path& path) {
+  unsigned char magic[2] = {};
+  std::ifstream in(path, std::ios::binary);
+  return in.read(reinterpret_cast<char*>(magic), sizeof magic) && isGzip(magic, sizeof magic);
 }
 
 Status configureTarReader(const ArchiveLibrary& lib, struct archive* a) {
@@ -90,10 +98,12 @@ Error LayerReader::archiveError(std::string_view what) const {
 }
 
 Result<LayerReader> LayerReader::openFile(const std::filesystem::path& blob,
-                                          const LayerDigests& expected) {
+                                          const LayerDigests& expected, GzipBackend gzip) {
   BERTH_ASSIGN(const ArchiveLibrary* lib, archiveLibrary());
-  if (!expected.empty())
-    return openVerified(lib, blob, expected);
+  // gzip blobs go through GzipInflater (ISA-L) in any case, with nothing to hash when
+  // `expected` is empty.
+  if (!expected.empty() || isGzipFile(blob))
+    return openVerified(lib, blob, expected, gzip);
   ArchivePtr a(lib->readNew(), ArchiveDeleter{lib});
   if (!a)
     return Error("libarchive: out of memory");
@@ -139,7 +149,7 @@ Result<std::optional<LayerEntry>> LayerReader::next() {
     return std::optional<LayerEntry>();
   }
   if (rc < ARCHIVE_WARN)
-    return archiveError(fmt::format("read layer `{}`", name_));
+    return streamError(fmt::format("read layer `{}`", name_));
   if (disk_)
     lib_->readDiskDescend(a);
 
@@ -215,7 +225,7 @@ Result<std::optional<LayerEntry>> LayerReader::next() {
 Result<size_t> LayerReader::read(void* buffer, size_t size) {
   la_ssize_t n = lib_->readData(archive_.get(), buffer, size);
   if (n < 0)
-    return archiveError(fmt::format("read data from layer `{}`", name_));
+    return streamError(fmt::format("read data from layer `{}`", name_));
   return static_cast<size_t>(n);
 }
 

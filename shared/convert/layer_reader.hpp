@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "shared/convert/inflate_gzip.hpp"
 #include "shared/core/result.hpp"
 
 struct archive;
@@ -74,9 +75,11 @@ class LayerReader {
  public:
   // Reads the tar stream in `blob`: gzip, zstd (xz, bzip2) or plain, detected by magic (the
   // media type table is manifest.hpp's; detection also copes with mislabelled layers). With
-  // `expected` digests, every byte of the blob and of the decompressed stream is hashed.
+  // `expected` digests, every byte of the blob and of the decompressed stream is hashed. gzip
+  // is inflated by GzipInflater (`gzip`: ISA-L when available, else zlib; inflate_gzip.hpp).
   static Result<LayerReader> openFile(const std::filesystem::path& blob,
-                                      const LayerDigests& expected = {});
+                                      const LayerDigests& expected = {},
+                                      GzipBackend gzip = GzipBackend::kAuto);
   // Reads a tar stream held in memory (tests, fuzzing); the buffer must outlive the reader.
   static Result<LayerReader> openMemory(const void* data, size_t size);
   // Walks the directory tree at `root` (not following symlinks), as one layer.
@@ -102,10 +105,12 @@ class LayerReader {
   LayerReader(const ArchiveLibrary* library, ArchivePtr archive, std::string name, bool disk);
   static Result<LayerReader> openVerified(const ArchiveLibrary* lib,
                                           const std::filesystem::path& blob,
-                                          const LayerDigests& expected);
+                                          const LayerDigests& expected, GzipBackend gzip);
   Status finishVerification();
 
   Error archiveError(std::string_view what) const;
+  // A failed read: the verifier's own failure when it has one, else libarchive's error.
+  Error streamError(std::string_view what) const;
 
   const ArchiveLibrary* lib_;
   // Declared before archive_: the tar reader pulls its bytes through the verifier, so it must

@@ -1,8 +1,11 @@
-// LayerReader's verifying mode: a layer blob read through two libarchive readers, so that every
-// byte is hashed on the way without a second pass over the file.
+// LayerReader's verifying mode: a layer blob read through a decompressor and a libarchive tar
+// reader, so that every byte is hashed on the way without a second pass over the file.
 //
-//   file --fileRead--> outer reader (raw format: decompression only) --tarRead--> tar reader
-//        (blob digest, size)                                     (diff_id)
+//   file --fileRead--> decompressor --tarRead--> tar reader
+//        (blob digest, size)       (diff_id)
+//
+// The decompressor of gzip blobs is GzipInflater (ISA-L, else zlib: inflate_gzip.hpp); of the
+// others (zstd, xz, bzip2, plain) a second libarchive reader, raw format: decompression only.
 //
 // The hashing itself runs on a thread of its own (HashThread): the reading thread is the
 // conversion's bottleneck, and SHA-256 of every byte twice would otherwise slow it by a third.
@@ -23,6 +26,7 @@
 #include <fmt/format.h>
 
 #include "shared/convert/archive_library.hpp"
+#include "shared/convert/inflate_gzip.hpp"
 #include "shared/convert/layer_reader.hpp"
 #include "shared/core/unique_fd.hpp"
 #include "shared/image/digest.hpp"
@@ -137,7 +141,8 @@ struct LayerReader::Verifier {
   image::Sha256Hasher blobHash;  // fed only when expected.blob is set
   image::Sha256Hasher tarHash;   // fed only when expected.diffId is set
   int64_t blobBytes = 0;
-  ArchivePtr outer;  // decompression only (raw format)
+  std::unique_ptr<GzipInflater> gzip;  // gzip blobs
+  ArchivePtr outer;                    // the other blobs: decompression only (raw format)
   bool outerDone = false;
   bool verified = false;
   StreamBuffers fileBuffers;
@@ -170,15 +175,54 @@ struct LayerReader::Verifier {
     *buffer = data;
     if (outerDone)
       return 0;
-    la_ssize_t n = lib->readData(outer.get(), data, kVerifyBuffer);
+    la_ssize_t n = gzip ? inflateSome(data) : lib->readData(outer.get(), data, kVerifyBuffer);
     if (n < 0) {
-      failure = archiveErrorOf(*lib, outer.get(), "decompress layer");
+      if (!failure)
+        failure = archiveErrorOf(*lib, outer.get(), "decompress layer");
       return -1;
     }
     outerDone = n == 0;
     if (!expected.diffId.empty() && n > 0)
       hashing.submit(tarHash, data, static_cast<size_t>(n));
     return n;
+  }
+
+  // gzip: inflates into `data` (feeding the inflater from the file as it asks); 0 at the end.
+  // The libarchive reader that decompresses a blob other than gzip.
+  Status openOuter(const std::string& where) {
+    outer.reset(lib->readNew());
+    struct archive* a = outer.get();
+    if (a == nullptr)
+      return Error("libarchive: out of memory");
+    if (lib->supportFormatRaw(a) != ARCHIVE_OK)
+      return archiveErrorOf(*lib, a, "libarchive");
+    BERTH_TRY(supportLayerFilters(*lib, a));
+    if (lib->readOpen(a, this, nullptr, &Verifier::fileRead, nullptr) != ARCHIVE_OK)
+      return failure ? *failure : archiveErrorOf(*lib, a, where);
+    struct archive_entry* entry = nullptr;
+    int rc = lib->readNextHeader(a, &entry);
+    if (rc == ARCHIVE_EOF)
+      outerDone = true;  // an empty blob: the tar reader reports it
+    else if (rc < ARCHIVE_WARN)
+      return failure ? *failure : archiveErrorOf(*lib, a, where);
+    return okStatus();
+  }
+
+  la_ssize_t inflateSome(char* data) {
+    for (;;) {
+      auto n = gzip->inflate(data, kVerifyBuffer);
+      if (!n.ok()) {
+        failure = std::move(n).error().withContext("decompress layer");
+        return -1;
+      }
+      if (*n > 0 || gzip->finished())
+        return static_cast<la_ssize_t>(*n);
+      const void* input = nullptr;
+      la_ssize_t got = readFile(&input);
+      if (got < 0)
+        return -1;
+      gzip->feed(input, static_cast<size_t>(got));
+    }
   }
 
   static la_ssize_t fileRead(struct archive*, void* self, const void** buffer) {
@@ -199,33 +243,28 @@ LayerReader::~LayerReader() = default;
 
 Result<LayerReader> LayerReader::openVerified(const ArchiveLibrary* lib,
                                               const std::filesystem::path& blob,
-                                              const LayerDigests& expected) {
+                                              const LayerDigests& expected, GzipBackend gzip) {
   UniqueFd fd(::open(blob.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
   if (!fd)
     return errnoError(fmt::format("open layer `{}`", blob.string()));
+  unsigned char magic[2] = {};
+  ssize_t peeked = ::pread(fd.get(), magic, sizeof magic, 0);
+  if (peeked < 0)
+    return errnoError(fmt::format("read layer `{}`", blob.string()));
   BERTH_ASSIGN(image::Sha256Hasher blobHash, image::Sha256Hasher::create());
   BERTH_ASSIGN(image::Sha256Hasher tarHash, image::Sha256Hasher::create());
   auto verifier = std::make_unique<Verifier>(lib, std::move(fd), expected, std::move(blobHash),
                                              std::move(tarHash));
   std::string where = fmt::format("open layer `{}`", blob.string());
 
-  verifier->outer.reset(lib->readNew());
-  struct archive* outer = verifier->outer.get();
-  if (outer == nullptr)
-    return Error("libarchive: out of memory");
-  if (lib->supportFormatRaw(outer) != ARCHIVE_OK)
-    return archiveErrorOf(*lib, outer, "libarchive");
-  BERTH_TRY(supportLayerFilters(*lib, outer));
-  if (lib->readOpen(outer, verifier.get(), nullptr, &Verifier::fileRead, nullptr) != ARCHIVE_OK)
-    return verifier->failure ? *verifier->failure : archiveErrorOf(*lib, outer, where);
-  struct archive_entry* entry = nullptr;
-  int rc = lib->readNextHeader(outer, &entry);
-  if (rc == ARCHIVE_EOF)
-    verifier->outerDone = true;  // an empty blob: the tar reader reports it
-  else if (rc < ARCHIVE_WARN)
-    return verifier->failure ? *verifier->failure : archiveErrorOf(*lib, outer, where);
+  if (isGzip(magic, static_cast<size_t>(peeked))) {
+    BERTH_ASSIGN(verifier->gzip, GzipInflater::create(gzip).withContext(where));
+  } else {
+    BERTH_TRY(verifier->openOuter(where));
+  }
 
   ArchivePtr tar(lib->readNew(), ArchiveDeleter{lib});
+
   if (!tar)
     return Error("libarchive: out of memory");
   if (lib->supportFormatTar(tar.get()) != ARCHIVE_OK)
@@ -235,6 +274,14 @@ Result<LayerReader> LayerReader::openVerified(const ArchiveLibrary* lib,
   LayerReader reader(lib, std::move(tar), blob.string(), false);
   reader.verifier_ = std::move(verifier);
   return reader;
+}
+
+Error LayerReader::streamError(std::string_view what) const {
+  // What the verifier's callbacks met (a read error, corrupt gzip data) is the cause; the tar
+  // reader only saw its callback fail.
+  if (verifier_ && verifier_->failure)
+    return verifier_->failure->withContext(what);
+  return archiveError(what);
 }
 
 Status LayerReader::finishVerification() {
