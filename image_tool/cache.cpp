@@ -6,6 +6,7 @@
 
 #include "image_tool/command.hpp"
 #include "image_tool/site.hpp"
+#include "shared/build/build_cache.hpp"
 #include "shared/cache/image_cache.hpp"
 #include "shared/core/units.hpp"
 
@@ -77,8 +78,10 @@ Result<int> gc(const CacheCommandOptions& o, const Logger& log) {
   BERTH_ASSIGN(cache::GcResult result, cache.gc(maxSize, olderThan));
   for (const auto& image : result.removedImages)
     fmt::print("removed {} {}\n", image.digest, image.reference);
-  log.info("{} images and {} blobs removed, {} freed", result.removedImages.size(),
-           result.removedBlobs, human(result.bytesFreed));
+  // Build cache entries whose layer blob went are misses: removed with it.
+  BERTH_ASSIGN(int64_t entries, build::pruneBuildCache(cache.root()));
+  log.info("{} images, {} blobs and {} build cache entries removed, {} freed",
+           result.removedImages.size(), result.removedBlobs, entries, human(result.bytesFreed));
   return 0;
 }
 

@@ -91,6 +91,20 @@ Result<std::vector<std::string>> listDirectory(const std::filesystem::path& dir)
   return names;
 }
 
+std::vector<std::string> splitPath(const std::string& path) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos)
+      end = path.size();
+    if (end > start)
+      parts.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return parts;
+}
+
 class TreeWalker {
  public:
   TreeWalker(const std::filesystem::path& root, const TreeHashOptions& options)
@@ -141,36 +155,9 @@ class TreeWalker {
 
   // One COPY source: its matches under the root (or an absolute host path).
   Status addSource(const std::string& source) {
-    bool absolute = source.starts_with('/');
-    if (absolute && !options_.allowAbsolute)
-      return addSource(source.substr(1));
-    std::string cleaned = cleanRelativePath(source);
-    if (cleaned == ".." || cleaned.starts_with("../"))
-      return Error(fmt::format("source `{}` is outside the build context", source));
-    std::filesystem::path base = absolute ? std::filesystem::path("/") : root_;
-    std::vector<std::string> matches = {absolute ? "/" : "."};
-    if (cleaned != ".") {
-      for (const std::string& component : split(cleaned)) {
-        std::vector<std::string> next;
-        for (const std::string& match : matches) {
-          std::string prefix = match == "." ? "" : match == "/" ? "/" : match + "/";
-          if (!hasGlob(component)) {
-            next.push_back(prefix + component);
-            continue;
-          }
-          std::filesystem::path dir = absolute ? std::filesystem::path(match) : root_ / match;
-          auto names = listDirectory(dir);
-          if (!names.ok())
-            continue;
-          for (const std::string& name : *names)
-            if (globMatch(component, name))
-              next.push_back(prefix + name);
-        }
-        matches = std::move(next);
-      }
-    }
-    if (matches.empty())
-      return Error(fmt::format("source `{}` matches nothing", source));
+    BERTH_ASSIGN(std::vector<std::string> matches,
+                 matchSource(root_, source, options_.allowAbsolute));
+    bool absolute = options_.allowAbsolute && source.starts_with('/');
     for (const std::string& match : matches) {
       std::filesystem::path path = absolute ? std::filesystem::path(match) : root_ / match;
       struct stat st {};
@@ -201,20 +188,6 @@ class TreeWalker {
   }
 
  private:
-  static std::vector<std::string> split(const std::string& path) {
-    std::vector<std::string> parts;
-    size_t start = 0;
-    while (start <= path.size()) {
-      size_t end = path.find('/', start);
-      if (end == std::string::npos)
-        end = path.size();
-      if (end > start)
-        parts.push_back(path.substr(start, end - start));
-      start = end + 1;
-    }
-    return parts;
-  }
-
   std::filesystem::path root_;
   const TreeHashOptions& options_;
   std::vector<Record> records_;
@@ -222,6 +195,40 @@ class TreeWalker {
 };
 
 }  // namespace
+
+Result<std::vector<std::string>> matchSource(const std::filesystem::path& root,
+                                             const std::string& source, bool allowAbsolute) {
+  bool absolute = source.starts_with('/');
+  if (absolute && !allowAbsolute)
+    return matchSource(root, source.substr(1), false);
+  std::string cleaned = cleanRelativePath(source);
+  if (cleaned == ".." || cleaned.starts_with("../"))
+    return Error(fmt::format("source `{}` is outside the build context", source));
+  std::vector<std::string> matches = {absolute ? "/" : "."};
+  if (cleaned != ".") {
+    for (const std::string& component : splitPath(cleaned)) {
+      std::vector<std::string> next;
+      for (const std::string& match : matches) {
+        std::string prefix = match == "." ? "" : match == "/" ? "/" : match + "/";
+        if (!hasGlob(component)) {
+          next.push_back(prefix + component);
+          continue;
+        }
+        std::filesystem::path dir = absolute ? std::filesystem::path(match) : root / match;
+        auto names = listDirectory(dir);
+        if (!names.ok())
+          continue;
+        for (const std::string& name : *names)
+          if (globMatch(component, name))
+            next.push_back(prefix + name);
+      }
+      matches = std::move(next);
+    }
+  }
+  if (matches.empty())
+    return Error(fmt::format("source `{}` matches nothing", source));
+  return matches;
+}
 
 std::string canonicalInstruction(const DockerStep& step) {
   json out;

@@ -46,6 +46,13 @@ struct TreeHashOptions {
                                            const std::vector<std::string>& sources,
                                            const TreeHashOptions& options = {});
 
+// What one COPY source names under `root`: "." or relative paths ("src/a.c"), its `*`, `?` and
+// `[..]` components matched; absolute host paths when `allowAbsolute` (%files), else a leading
+// `/` is the root. Nothing matched, or `..` out of the root, is an error.
+[[nodiscard]] Result<std::vector<std::string>> matchSource(const std::filesystem::path& root,
+                                                           const std::string& source,
+                                                           bool allowAbsolute = false);
+
 // sha256 over the four fields, each length-prefixed (no field can run into the next).
 [[nodiscard]] Result<std::string> chainKey(std::string_view previousKey,
                                            std::string_view identityMode,

@@ -244,6 +244,12 @@ constexpr Row kRows[] = {
        BERTH_ASSIGN(c.buildUserns, container::parseUsernsChoice(v));
        return okStatus();
      }},
+    {{"allow_build", SettingKind::kBool, "users may build images (`berth build`)"},
+     setBool<&SiteConfig::allowBuild>},
+    {{"build_dir", SettingKind::kPath,
+      "node-local directory for build scratch: step layers, copies (default $TMPDIR; NFS, "
+      "Lustre and GPFS are refused)"},
+     setPath<&SiteConfig::buildDir>},
     {{"squashfuse", SettingKind::kPath,
       "a FUSE squashfs server program for unprivileged containers (default: built in)"},
      setPath<&SiteConfig::squashfuse>},

@@ -78,6 +78,10 @@ struct SiteConfig {
   // --container-remap-root, unprivileged builds), and how it maps when the user says nothing.
   bool allowFakeroot = true;
   container::UsernsChoice buildUserns = container::UsernsChoice::kAuto;
+  // `berth build`: whether users may build, and where steps keep their layers while the build
+  // runs (node-local disk; empty: $TMPDIR, else /tmp).
+  bool allowBuild = true;
+  std::filesystem::path buildDir;
   std::filesystem::path squashfuse;  // empty: the built-in server (libsquashfuse)
   // Host variables that never enter a container, besides PATH, LD_LIBRARY_PATH, LD_PRELOAD
   // and LD_AUDIT (shared/container/environment.cpp's table).

@@ -50,6 +50,7 @@ Result<MountPlan> planFor(const config::SiteConfig& site, const ContainerRequest
   for (const std::filesystem::path& path : request.hostPaths)
     plan.ops.push_back(hostPathBind(path));
   plan.persistentLayer = request.persistentLayer;
+  plan.layersAbove = request.layersAbove;
   return plan;
 }
 

@@ -70,6 +70,9 @@ struct ContainerRequest {
   std::vector<HostBind> hostBinds;
   // The overlay's layer in this host directory (kept: named containers, save) instead of a tmpfs.
   std::optional<std::filesystem::path> persistentLayer;
+  // Read-only host directories stacked over the image, topmost first: the upper directories of
+  // a build's earlier steps (overlayfs layers; `berth build`).
+  std::vector<std::filesystem::path> layersAbove;
   std::optional<GpuWanted> gpu;
   // Inject sets, host MPI and the MPI checks (inject.hpp); nothing: none (not even the site's
   // default sets: `berth build` steps).

@@ -312,6 +312,8 @@ Result<sys::ChildProcess> executeMountPlan(const MountPlan& plan, const sys::Ide
     BERTH_TRY(makeMountPointsInUpper(plan, lowerFd.get(), staging.upper(), kinds));
   }
   std::string lowers = staging.lower().string();
+  for (auto layer = plan.layersAbove.rbegin(); layer != plan.layersAbove.rend(); ++layer)
+    lowers = layer->string() + ":" + lowers;
   if (!plan.scaffold.empty()) {
     UniqueFd lowerFd(::open(staging.lower().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!lowerFd)

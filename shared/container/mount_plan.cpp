@@ -138,13 +138,15 @@ Result<MountPlan> buildMountPlan(const PlanInputs& in) {
   if (remapped && !in.config.allowFakeroot)
     return Error("root in a user namespace is disabled on this system (berth.conf allow_fakeroot)");
   plan.ops = systemMounts(in.options.contain, in.config);
-  if (remapped) {
-    plan.rootMaps = in.root->maps;
+  if (in.root) {
     // Root's passwd and group entries are the image's: no generated files bound over them,
     // so a package's postinst may add users (useradd replaces /etc/passwd).
     std::erase_if(plan.ops, [](const MountOp& op) {
       return op.kind == MountOpKind::kPasswd || op.kind == MountOpKind::kGroup;
     });
+  }
+  if (remapped) {
+    plan.rootMaps = in.root->maps;
     if (in.root->mode == RootMode::kSingle) {
       plan.scaffold.push_back({.kind = ScaffoldEntry::Kind::kFile,
                                .path = std::string(kAptSandboxFile),

@@ -85,6 +85,9 @@ struct MountPlan {
   // (kept after the container: SPANK named containers, --container-save) instead of in the
   // staging tmpfs.
   std::optional<std::filesystem::path> persistentLayer;
+  // Read-only overlay layers (host directories) between the scaffold and the image, topmost
+  // first: a build's earlier steps.
+  std::vector<std::filesystem::path> layersAbove;
   std::vector<MountOp> ops;  // in order, once the root is assembled
   // Directories made in the overlay's upper layer before it is mounted: mount points a user
   // namespace could not create later in the image's root-owned directories (GPU tmpfs).

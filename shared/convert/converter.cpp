@@ -36,7 +36,9 @@ class Conversion {
   // /.berth/ goes in as the topmost layer: whatever an image carries there is shadowed.
   Status addMetadata(const ImageMetadataFiles& files) {
     merger_.beginLayer("berth metadata");
-    int64_t now = static_cast<int64_t>(std::time(nullptr));
+    // mkfsTime (SOURCE_DATE_EPOCH of a build) makes the metadata's times reproducible too.
+    int64_t now = options_.mkfsTime != 0 ? int64_t{options_.mkfsTime}
+                                         : static_cast<int64_t>(std::time(nullptr));
     LayerEntry dir;
     dir.path = std::string(image::kMetadataDir);
     dir.type = EntryType::kDirectory;
