@@ -294,9 +294,11 @@ void addCommonOptions(CLI::App* command, RunArgs& args) {
   command->add_option("--gpu-caps", args.gpuCaps,
                       "With --gpu: driver capabilities (compute,utility,video,graphics,display or "
                       "all; default NVIDIA_DRIVER_CAPABILITIES or compute,utility)");
-  command->add_option("--inject", args.inject,
-                      "Add the site's inject sets NAME,... (berth.conf: host libraries, files, "
-                      "devices, variables; none: not even the default ones)");
+  command
+      ->add_option("--inject", args.inject,
+                   "Add the site's inject sets NAME,... (berth.conf: host libraries, files, "
+                   "devices, variables; none: not even the default ones)")
+      ->allow_extra_args(false);
   command->add_option("--gpu-driver-root", args.gpuDriverRoot,
                       "Debug/tests: look for the NVIDIA driver under DIR (version file, "
                       "ld.so.cache, /dev, /proc)");
