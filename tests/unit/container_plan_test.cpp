@@ -236,7 +236,7 @@ TEST_CASE("image files: read from a squashfs file with libsquashfs, no mount") {
   std::ofstream(root / ".berth/help") << big;
   std::ofstream(root / ".berth/config.json")
       << R"({"architecture":"amd64","config":{"Cmd":["a"]}})";
-  fs::create_symlink("config.json", root / ".berth/test");  // not read by inspect
+  fs::create_symlink("config.json", root / ".berth/other");  // not read by inspect
   fs::path image = dir->path() / "img.sqsh";
   std::string command = "mksquashfs '" + root.string() + "' '" + image.string() +
                         "' -comp zstd -noappend -quiet >/dev/null 2>&1";
@@ -249,7 +249,7 @@ TEST_CASE("image files: read from a squashfs file with libsquashfs, no mount") {
   auto missing = readImageFile(location, ".berth/definition");
   REQUIRE(missing.ok());
   CHECK_FALSE(missing->has_value());
-  auto link = readImageFile(location, ".berth/test");
+  auto link = readImageFile(location, ".berth/other");
   REQUIRE_FALSE(link.ok());
   CHECK(link.error().message().find("not a regular file") != std::string::npos);
   auto tooBig = readImageFile(location, ".berth/help", 1000);
