@@ -1,4 +1,5 @@
-// berth run | exec | shell: run a command inside an image, outside Slurm.
+// berth run | exec | shell | test: run a command inside an image, outside Slurm.
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -17,10 +18,12 @@
 #include "shared/container/image_source.hpp"
 #include "shared/container/launch.hpp"
 #include "shared/container/mount_plan.hpp"
+#include "shared/container/sandbox.hpp"
 #include "shared/core/process_env.hpp"
 #include "shared/core/read_file.hpp"
 #include "shared/image/metadata.hpp"
 #include "shared/sys/process.hpp"
+#include "shared/sys/resolve.hpp"
 
 extern char** environ;
 
@@ -50,10 +53,11 @@ struct RunArgs {
   std::string asUser;
   std::string shell;
   std::vector<std::string> args;
-  bool gpu = false;           // --gpu / --nv
-  std::string gpus;           // --gpus LIST|all (implies --gpu)
-  std::string gpuCaps;        // --gpu-caps (implies --gpu)
-  std::string gpuDriverRoot;  // --gpu-driver-root (tests, debugging)
+  bool gpu = false;                 // --gpu / --nv
+  std::string gpus;                 // --gpus LIST|all (implies --gpu)
+  std::string gpuCaps;              // --gpu-caps (implies --gpu)
+  std::string gpuDriverRoot;        // --gpu-driver-root (tests, debugging)
+  std::vector<std::string> inject;  // --inject NAME,...: berth.conf inject sets
 };
 
 // The running container's pid, for forwarding termination signals (set while it runs).
@@ -110,22 +114,32 @@ Result<GpuWanted> gpuWanted(const RunArgs& args) {
 
 // --fakeroot: root inside, mapped to `user` as --userns says (else the site's build_userns) as
 // far as the host allows; for root, root itself.
+// A sandbox changed in place keeps only the user's own ids (sandbox.hpp).
 Result<std::optional<RootMapping>> rootMapping(const RunArgs& args, const sys::Identity& user,
                                                const config::SiteConfig& site, bool privileged,
-                                               const Logger& log) {
+                                               bool inPlace, const Logger& log) {
   if (!args.fakeroot) {
     if (!args.userns.empty())
       return Error("--userns goes with --fakeroot");
     return std::optional<RootMapping>();
   }
-  UsernsChoice choice = site.buildUserns;
+  UsernsChoice choice = inPlace ? UsernsChoice::kAuto : site.buildUserns;
   if (!args.userns.empty()) {
     BERTH_ASSIGN(choice, parseUsernsChoice(args.userns).withContext("--userns"));
   }
+  BERTH_ASSIGN(choice, sandboxUsernsChoice(choice, inPlace));
   BERTH_ASSIGN(RootHostFacts facts, readRootHostFacts(user, privileged));
   BERTH_ASSIGN(RootMapping mapping, chooseRootMapping(choice, facts).withContext("--fakeroot"));
   log.verbose("--fakeroot: {} mode", rootModeName(mapping.mode));
   return std::optional<RootMapping>(std::move(mapping));
+}
+
+// /bin/bash when the image has it, else /bin/sh. Known before the command starts: a built
+// image's %environment wrapper execs the shell itself (LaunchSpec::fallbacks cannot apply).
+std::string defaultShell(const PreparedContainer& container, const ImageScripts& scripts) {
+  if (scripts.environment && !sys::openInRoot(container.rootDirectory(), "bin/bash", O_PATH).ok())
+    return "/bin/sh";
+  return "/bin/bash";
 }
 
 Result<int> runContainer(const RunArgs& args, const Logger& log) {
@@ -139,8 +153,11 @@ Result<int> runContainer(const RunArgs& args, const Logger& log) {
     BERTH_ASSIGN(user, sys::lookupIdentity(::getuid()));
   }
   BERTH_ASSIGN(config::SiteConfig site, loadSite());
-  BERTH_ASSIGN(std::optional<RootMapping> root, rootMapping(args, user, site, privileged, log));
   BERTH_ASSIGN(ImageLocation image, locateImage(args.image, args.sandbox, cacheImageResolver(log)));
+  // --writable of a sandbox directory: changes are kept in it.
+  image.inPlace = args.writableImage && image.kind == ImageKind::kDirectory;
+  BERTH_ASSIGN(std::optional<RootMapping> root,
+               rootMapping(args, user, site, privileged, image.inPlace, log));
 
   std::error_code ec;
   std::string cwd = std::filesystem::current_path(ec).string();
@@ -150,10 +167,6 @@ Result<int> runContainer(const RunArgs& args, const Logger& log) {
   wanted.unprivileged = !privileged;
   wanted.root = std::move(root);
   wanted.hostCwd = cwd;
-  if (args.writableImage && image.kind == ImageKind::kDirectory)
-    return Error(
-        "--writable of a sandbox directory (changes kept in it) is not supported yet: use "
-        "--writable-tmpfs");
   wanted.options.writable = args.writable || args.writableImage;
   wanted.options.overlaySize = args.overlaySize;
   wanted.options.contain = args.contain;
@@ -169,12 +182,21 @@ Result<int> runContainer(const RunArgs& args, const Logger& log) {
   }
   wanted.names = {.bind = "--bind", .workdir = "--pwd"};
 
+  BERTH_ASSIGN(wanted.inject, injectWantedFrom(fmt::format("{}", fmt::join(args.inject, ",")), site)
+                                  .withContext("--inject"));
   BERTH_ASSIGN(BuiltContainer built, buildContainer(site, wanted));
+  for (const std::string& warning : built.inject.warnings)
+    log.warning("MPI: {}", warning);
   for (const std::string& warning : built.gpu.injection.warnings)
     log.warning("GPU: {}", warning);
   PreparedContainer& container = built.prepared;
   const image::ImageConfig& config = built.config;
   BERTH_ASSIGN(EnvironmentOptions envOptions, environmentOptions(args, user, site));
+  if (args.mode == LaunchMode::kTest && !built.scripts.test) {
+    log.info("the image has no test (/.berth/test)");
+    container.releaseInBackground();
+    return 0;
+  }
 
   CommandRequest request;
   request.mode = args.mode;
@@ -182,7 +204,8 @@ Result<int> runContainer(const RunArgs& args, const Logger& log) {
   if (!request.args.empty() && request.args.front() == "--")
     request.args.erase(request.args.begin());
   request.entrypoint = args.entrypoint;
-  request.shell = args.shell.empty() ? "/bin/bash" : args.shell;
+  request.shell = args.shell.empty() ? defaultShell(container, built.scripts) : args.shell;
+  request.scripts = built.scripts;
   LaunchSpec spec;
   spec.syscallFilter = built.syscallFilter;
   spec.joinAs = built.joinAs;
@@ -193,9 +216,13 @@ Result<int> runContainer(const RunArgs& args, const Logger& log) {
   for (char** entry = environ; *entry; ++entry)
     host.emplace_back(*entry);
   spec.env = containerEnvironment(config.env, host, envOptions);
+  if (built.scripts.environment)
+    spec.argv =
+        sourcingImageEnvironment(spec.argv, spec.env, namesOverImageScript(host, envOptions));
   // One line and no command when the image's CUDA needs a newer driver.
   BERTH_ASSIGN(spec.env,
                checkGpuAndEnvironment(built.gpu, container, config.labels, std::move(spec.env)));
+  spec.env = applyGpuEnvironment(std::move(spec.env), built.inject.env);
   // The same rule as a Slurm task's; the mount plan knows whether the caller's directory is
   // inside, and chdir names a missing --pwd.
   BERTH_ASSIGN(
@@ -219,6 +246,11 @@ Result<int> runContainer(const RunArgs& args, const Logger& log) {
   gChild = 0;
   // berth exits next: the container's teardown need not delay the user's prompt.
   container.releaseInBackground();
+  if (image.inPlace && user.uid != 0) {
+    BERTH_ASSIGN(RemovableFix fix, makeSandboxRemovable(image.path, user.uid));
+    if (fix.directories > 0)
+      log.verbose("sandbox: u+rwx given back on {} directories", fix.directories);
+  }
   return sys::exitCodeFromWaitStatus(status);
 }
 
@@ -229,7 +261,9 @@ void addCommonOptions(CLI::App* command, RunArgs& args) {
   command->add_flag("-w,--writable-tmpfs", args.writable,
                     "Make the image writable; changes go to a tmpfs and vanish at exit");
   command->add_flag("--writable", args.writableImage,
-                    "For an image file: the same as --writable-tmpfs (the file never changes)");
+                    "For a sandbox directory: change it in place (mount points it lacks are "
+                    "skipped); for an image file: the same as --writable-tmpfs (the file never "
+                    "changes)");
   command->add_option("--overlay-size", args.overlaySize, "Size of that tmpfs (e.g. 2g)");
   command->add_flag("-f,--fakeroot", args.fakeroot,
                     "Be root inside: a user namespace where root is you (your subordinate ids "
@@ -260,6 +294,9 @@ void addCommonOptions(CLI::App* command, RunArgs& args) {
   command->add_option("--gpu-caps", args.gpuCaps,
                       "With --gpu: driver capabilities (compute,utility,video,graphics,display or "
                       "all; default NVIDIA_DRIVER_CAPABILITIES or compute,utility)");
+  command->add_option("--inject", args.inject,
+                      "Add the site's inject sets NAME,... (berth.conf: host libraries, files, "
+                      "devices, variables; none: not even the default ones)");
   command->add_option("--gpu-driver-root", args.gpuDriverRoot,
                       "Debug/tests: look for the NVIDIA driver under DIR (version file, "
                       "ld.so.cache, /dev, /proc)");
@@ -283,9 +320,11 @@ void addRunCommands(CLI::App& app, Invocation& invocation) {
     LaunchMode mode;
   };
   for (const Mode& mode :
-       {Mode{"run", "Run an image's entrypoint/command", LaunchMode::kRun},
+       {Mode{"run", "Run an image's runscript, else its entrypoint/command", LaunchMode::kRun},
         Mode{"exec", "Run a command inside an image", LaunchMode::kExec},
-        Mode{"shell", "Start an interactive shell inside an image", LaunchMode::kShell}}) {
+        Mode{"shell", "Start an interactive shell inside an image", LaunchMode::kShell},
+        Mode{"test", "Run a built image's test (/.berth/test); its exit status is berth's",
+             LaunchMode::kTest}}) {
     CLI::App* command = app.add_subcommand(mode.name, mode.description);
     addCommonOptions(command, args);
     if (mode.mode == LaunchMode::kRun)

@@ -22,7 +22,8 @@ Result<std::vector<container::MountSpec>> mountSpecs(const std::vector<std::stri
   return parsed;
 }
 
-Result<Container> buildContainer(const config::SiteConfig& site, const ContainerRequest& request) {
+Result<Container> buildContainer(const config::SiteConfig& site, const ContainerRequest& request,
+                                 const Logger& log) {
   container::ContainerRequest wanted;
   BERTH_ASSIGN(wanted.user, sys::lookupIdentity(static_cast<uid_t>(request.user.uid)));
   wanted.user.gid = static_cast<gid_t>(request.user.gid);
@@ -35,6 +36,7 @@ Result<Container> buildContainer(const config::SiteConfig& site, const Container
   wanted.hostBinds = request.hostBinds;
   wanted.persistentLayer = request.persistentUpper;
   wanted.gpu = request.gpu;
+  wanted.inject = request.inject;
   wanted.names = srunItemNames();
   BERTH_ASSIGN(container::BuiltContainer built, container::buildContainer(site, wanted));
   Container step;
@@ -54,6 +56,10 @@ Result<Container> buildContainer(const config::SiteConfig& site, const Container
     BERTH_ASSIGN(step.gpuEnv,
                  container::checkGpu(built.gpu, built.prepared, step.config.labels, env));
   }
+  // The inject sets' and MPI checks' variables, applied like the GPU's after the rules.
+  step.gpuEnv.insert(step.gpuEnv.end(), built.inject.env.begin(), built.inject.env.end());
+  for (const std::string& warning : built.inject.warnings)
+    log.warning("MPI: {}", warning);
   return step;
 }
 
@@ -66,8 +72,8 @@ container::ItemNames srunItemNames() {
 Backend makeBackend(const config::SiteConfig& site, const Logger& log) {
   Backend backend;
   addImageProvider(backend, site, log);
-  backend.buildContainer = [site](const ContainerRequest& request) {
-    return buildContainer(site, request);
+  backend.buildContainer = [site, log](const ContainerRequest& request) {
+    return buildContainer(site, request, log);
   };
   backend.saveContainer =
       [site, log](const std::filesystem::path& image, const std::filesystem::path& layer,

@@ -56,6 +56,8 @@ struct ContainerRequest {
   // --container-gpu: the GPUs to inject (the driver is found where berth.conf says); nothing:
   // none.
   std::optional<container::GpuWanted> gpu;
+  // Inject sets, host MPI and the MPI checks (shared/container/inject.hpp).
+  std::optional<container::InjectWanted> inject;
 };
 
 // A built container: only the mount namespace is kept; the helper child is gone.

@@ -9,9 +9,9 @@
 
 namespace berth::spank {
 
-const std::array<OptionSpec, 16>& optionTable() {
+const std::array<OptionSpec, 19>& optionTable() {
   using enum OptionId;
-  static const std::array<OptionSpec, 16> kTable{{
+  static const std::array<OptionSpec, 19> kTable{{
       {kImage, "container-image", "REF|PATH",
        "[berth] run the tasks in this image: a registry reference, a cached image or a squashfs",
        ArgumentKind::kRequired, "BERTH_CONTAINER_IMAGE"},
@@ -34,6 +34,16 @@ const std::array<OptionSpec, 16>& optionTable() {
        "[berth] set MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK, ... from the "
        "step's layout for distributed training (none: not even the site's default)",
        ArgumentKind::kRequired, "BERTH_CONTAINER_ENV_PRESET"},
+      {kInject, "container-inject", "NAME[,NAME...]|none",
+       "[berth] add the site's inject sets (host libraries, files, devices; none: not even the "
+       "site's defaults)",
+       ArgumentKind::kRequired, "BERTH_CONTAINER_INJECT"},
+      {kMpi, "container-mpi", "host|image",
+       "[berth] host: the site's MPICH-ABI MPI replaces the image's (default image)",
+       ArgumentKind::kRequired, "BERTH_CONTAINER_MPI"},
+      {kMpiCheck, "container-mpi-check", "on|off",
+       "[berth] check the image's MPI against --mpi before the ranks start (default on)",
+       ArgumentKind::kRequired, "BERTH_CONTAINER_MPI_CHECK"},
       {kWritable, "container-writable", "",
        "[berth] writable root filesystem (changes discarded at the end of the step)",
        ArgumentKind::kNone, "BERTH_CONTAINER_WRITABLE"},

@@ -31,6 +31,9 @@ enum class OptionId : int {
   kGpuCaps,
   kCleanEnv,
   kEnvPreset,
+  kInject,
+  kMpi,
+  kMpiCheck,
 };
 
 enum class ArgumentKind { kNone = 0, kRequired = 1, kOptional = 2 };  // spank_option.has_arg
@@ -45,7 +48,7 @@ struct OptionSpec {
 };
 
 // Every option berth adds to srun, sbatch and salloc.
-const std::array<OptionSpec, 16>& optionTable();
+const std::array<OptionSpec, 19>& optionTable();
 
 const OptionSpec* findOption(OptionId id);
 

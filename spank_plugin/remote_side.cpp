@@ -104,7 +104,8 @@ Status buildStepContainer(StepState& state, const NodeFacts& node, const Environ
                            .hostPaths = stepHostPaths(node, slurmConf),
                            .hostBinds = {},
                            .persistentUpper = std::nullopt,
-                           .gpu = std::nullopt};
+                           .gpu = std::nullopt,
+                           .inject = std::nullopt};
   // A batch script in the image calls the node's srun, sbatch, scontrol (berth.conf
   // host_slurm): without them it still runs, with the image's own only.
   state.hostSlurmBin.clear();
@@ -132,6 +133,19 @@ Status buildStepContainer(StepState& state, const NodeFacts& node, const Environ
                                        .stepEnv = jobEnv.get,
                                        .slurmManagesGpus = slurmConf.gpuGres,
                                        .driverRoot = {}};
+  // --container-inject, --container-mpi=host, and the MPI check against the step's --mpi.
+  BERTH_ASSIGN(request.inject,
+               container::injectWantedFrom(values.get(OptionId::kInject).value_or(""), state.site)
+                   .withContext("--container-inject"));
+  std::string mpi = values.get(OptionId::kMpi).value_or("image");
+  std::string mpiCheck = values.get(OptionId::kMpiCheck).value_or("on");
+  if (mpi != "host" && mpi != "image")
+    return Error(fmt::format("--container-mpi={}: use host or image", mpi));
+  if (mpiCheck != "on" && mpiCheck != "off")
+    return Error(fmt::format("--container-mpi-check={}: use on or off", mpiCheck));
+  request.inject->hostMpi = mpi == "host";
+  request.inject->stepMpi = jobEnv.get("SLURM_MPI_TYPE").value_or("");
+  request.inject->check = mpiCheck == "on";
   if (auto mounts = values.get(OptionId::kMounts)) {
     BERTH_ASSIGN(auto userMounts, parseMountList(*mounts));
     request.mounts.insert(request.mounts.end(), userMounts.begin(), userMounts.end());

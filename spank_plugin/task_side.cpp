@@ -1,5 +1,6 @@
 #include "spank_plugin/task_side.hpp"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -119,8 +120,12 @@ Status prepareTaskEnvironment(const StepState& state, const Environment& taskEnv
       changes.set.emplace_back("PATH", path);
   }
 
+  // The task is inside: a built image's runscript is what --container-entrypoint runs.
+  container::ImageScripts scripts;
+  if (UniqueFd root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)); root)
+    scripts = container::findImageScripts(root.get());
   const auto& entrypoint = state.container->config.entrypoint;
-  if (!state.runEntrypoint || entrypoint.empty()) {
+  if (!state.runEntrypoint || (entrypoint.empty() && !scripts.runscript)) {
     // Slurm execs the command next; a command missing from the image gets a clear line here
     // rather than Slurm's bare "execve(): No such file or directory".
     bool found =
@@ -138,7 +143,8 @@ Status prepareTaskEnvironment(const StepState& state, const Environment& taskEnv
       container::containerCommand(state.container->config, {.mode = container::LaunchMode::kRun,
                                                             .args = argv,
                                                             .entrypoint = std::nullopt,
-                                                            .shell = {}}));
+                                                            .shell = {},
+                                                            .scripts = scripts}));
   std::vector<std::string> environment = applyEnvironmentChanges(host, changes);
   std::optional<std::string> program = container::findInPath(command[0], path, isExecutableFile);
   if (!program)

@@ -167,6 +167,8 @@ Result<PullResult> pullRegistry(std::string_view text, ImageCache& cache,
     if (config.empty()) {
       BERTH_ASSIGN(config, client.fetchBlobToString(resolved.reference, resolved.config));
     }
+    // Before any layer is downloaded: 10,000 layers are refused, not fetched.
+    BERTH_TRY(convert::checkLayerCount(resolved.layers.size(), options.convert.limits));
     std::vector<image::Descriptor> topFirst(resolved.layers.rbegin(), resolved.layers.rend());
     BackgroundDownloads downloads(client, resolved.reference, std::move(topFirst), cache.blobDir(),
                                   observer.download, options.registry.parallelDownloads);

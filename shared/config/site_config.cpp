@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <charconv>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -182,6 +183,28 @@ constexpr Row kRows[] = {
       "remove setuid/setgid bits of image files at conversion (kept by default: images are "
       "mounted nosuid)"},
      setBool<&SiteConfig::stripSetuid>},
+    {{"max_layers", SettingKind::kInt,
+      "most layers an image may have (more: its pull is refused before any download)"},
+     [](SiteConfig& c, std::string_view v) -> Status {
+       BERTH_ASSIGN(long n, parseInteger(v, 1, 1'000'000));
+       c.imageLimits.layers = static_cast<size_t>(n);
+       return okStatus();
+     }},
+    {{"max_image_entries", SettingKind::kInt,
+      "most files, directories and links all layers of an image may hold together"},
+     [](SiteConfig& c, std::string_view v) -> Status {
+       BERTH_ASSIGN(c.imageLimits.entries, parseInteger(v, 1, std::numeric_limits<long>::max()));
+       return okStatus();
+     }},
+    {{"max_image_size", SettingKind::kSize,
+      "most file data, uncompressed, all layers of an image may hold together (64g, 1t): "
+      "the limit of a compression bomb"},
+     [](SiteConfig& c, std::string_view v) -> Status {
+       BERTH_ASSIGN(c.imageLimits.bytes, parseSize(v));
+       if (c.imageLimits.bytes < 1)
+         return Error(fmt::format("`{}` is not a positive size", v));
+       return okStatus();
+     }},
     {{"pull_timeout", SettingKind::kDuration,
       "longest a pull, or the wait for another node's pull, may take (seconds, or 10m, 1h)"},
      [](SiteConfig& c, std::string_view v) -> Status {
@@ -279,6 +302,8 @@ std::span<const SettingSpec> settingTable() {
 }
 
 Status applySetting(SiteConfig& config, std::string_view key, std::string_view value) {
+  if (isInjectKey(key))
+    return applyInjectSetting(config.injectSets, key, value);
   const Row* row = findRow(key);
   if (row == nullptr)
     return Error(fmt::format("unknown key `{}`", key));
@@ -301,6 +326,12 @@ Result<SiteConfig> parseSiteConfig(std::string_view text, std::string_view origi
       return Error(fmt::format("{}: expected `key = value`, got `{}`", where(), line));
     std::string_view key = trim(line.substr(0, eq));
     std::string_view value = trim(line.substr(eq + 1));
+    if (isInjectKey(key)) {
+      Status status = applyInjectSetting(config.injectSets, key, value);
+      if (!status.ok())
+        return std::move(status).error().withContext(where());
+      continue;
+    }
     const Row* row = findRow(key);
     if (row == nullptr)
       return Error(fmt::format("{}: unknown key `{}`", where(), key));

@@ -14,7 +14,9 @@
 #include <string_view>
 #include <vector>
 
+#include "shared/config/inject_sets.hpp"
 #include "shared/container/identity_mode.hpp"
+#include "shared/convert/image_limits.hpp"
 #include "shared/core/result.hpp"
 #include "shared/slurm/env_preset.hpp"
 
@@ -59,6 +61,9 @@ struct SiteConfig {
   // Remove setuid/setgid bits of image files at conversion (kept by default, faithful to the
   // image; inert at run time: images are mounted nosuid).
   bool stripSetuid = false;
+  // What one image may hold (convert::ImageLimits): layers, tar entries and uncompressed file
+  // data of all layers together; an image beyond one is refused at its pull.
+  convert::ImageLimits imageLimits{};
   // How long a pull (or waiting for another node's pull) may take before the step fails.
   std::chrono::seconds pullTimeout{600};
   // Size of the tmpfs upper layer of writable containers (mount option syntax: 1G, 50%).
@@ -85,6 +90,8 @@ struct SiteConfig {
   // plugins, configuration and munge (the PMIx library that mpi/pmix loads by absolute path).
   bool hostSlurm = true;
   std::vector<std::filesystem::path> hostSlurmPaths;
+  // Inject sets (inject.NAME.FIELD keys; inject_sets.hpp), in the order declared.
+  std::vector<InjectSet> injectSets;
 };
 
 enum class SettingKind { kPath, kBool, kInt, kDuration, kList, kSize, kString };

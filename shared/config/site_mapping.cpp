@@ -54,6 +54,7 @@ convert::ConvertOptions convertOptionsFor(const SiteConfig& site) {
   convert::ConvertOptions options;
   options.zstdLevel = site.zstdLevel;
   options.stripSetuid = site.stripSetuid;
+  options.limits = site.imageLimits;
   return options;
 }
 

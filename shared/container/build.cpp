@@ -80,11 +80,21 @@ Result<BuiltContainer> buildContainer(const config::SiteConfig& site,
     setup.slurmManagesGpus = request.gpu->slurmManagesGpus;
     BERTH_ASSIGN(built.gpu, addGpuToPlan(built.plan, std::move(setup)));
   }
+  std::optional<ContainerInjection> injection;
+  if (request.inject) {
+    BERTH_ASSIGN(injection, addInjectionToPlan(built.plan, site, *request.inject));
+  }
   BERTH_ASSIGN(built.prepared, prepareContainerNamespace(built.plan, request.user));
+  if (injection) {
+    BERTH_ASSIGN(built.inject,
+                 checkInjection(*injection, mpi::rootFileReader(built.prepared.rootDirectory()),
+                                mpi::hostFileReader()));
+  }
   if (!built.prepared.imageConfigJson().empty()) {
     BERTH_ASSIGN(built.config, image::parseImageConfig(built.prepared.imageConfigJson())
                                    .withContext("the image's /.berth/config.json"));
   }
+  built.scripts = findImageScripts(built.prepared.rootDirectory());
   // An image for another CPU cannot run here: say so instead of "Exec format error".
   BERTH_TRY(checkPlatform(built.config, image::hostPlatform()));
   return built;

@@ -18,7 +18,9 @@
 
 #include "shared/config/site_config.hpp"
 #include "shared/container/container_namespace.hpp"
+#include "shared/container/entrypoint.hpp"
 #include "shared/container/gpu_container.hpp"
+#include "shared/container/inject.hpp"
 #include "shared/container/mount_plan.hpp"
 #include "shared/container/options.hpp"
 #include "shared/core/result.hpp"
@@ -69,6 +71,9 @@ struct ContainerRequest {
   // The overlay's layer in this host directory (kept: named containers, save) instead of a tmpfs.
   std::optional<std::filesystem::path> persistentLayer;
   std::optional<GpuWanted> gpu;
+  // Inject sets, host MPI and the MPI checks (inject.hpp); nothing: none (not even the site's
+  // default sets: `berth build` steps).
+  std::optional<InjectWanted> inject;
   ItemNames names;  // the face's words for the user's choices, in messages
 };
 
@@ -76,7 +81,11 @@ struct BuiltContainer {
   PreparedContainer prepared;
   MountPlan plan;             // as executed (hostCwdInside: where the caller's directory is)
   image::ImageConfig config;  // the image's /.berth/config.json (empty when it has none)
+  ImageScripts scripts;       // a built image's runscript, test and %environment
   ContainerGpu gpu;           // for checkGpu(); disabled without GPUs
+  // Inject sets and MPI checks: variables for every command (applyGpuEnvironment, after the
+  // environment rules) and warnings for the face to log.
+  InjectionCheck inject;
   // Who the command runs as inside: the request's user, or root in a root mode; and then who
   // the process must be on the host before it joins (the request's user; none unless remapped).
   sys::Identity runAs;

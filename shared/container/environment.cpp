@@ -171,6 +171,45 @@ EnvList containerEnvironment(const EnvList& imageEnv, const EnvList& hostEnv,
   return env.build();
 }
 
+std::string shellQuoted(std::string_view value) {
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
+  }
+  return out + "'";
+}
+
+std::vector<std::string> namesOverImageScript(const EnvList& hostEnv,
+                                              const EnvironmentOptions& options) {
+  std::vector<std::string> names;
+  auto add = [&](std::string_view name) {
+    if (std::find(names.begin(), names.end(), name) == names.end())
+      names.emplace_back(name);
+  };
+  for (const auto& entry : hostEnv) {
+    std::string_view name = splitEntry(entry).first;
+    if (!name.empty() && hostBeatsImage(environmentRole(name, options.siteHostOnly)))
+      add(name);
+  }
+  if (!options.home.empty())
+    add("HOME");
+  if (!options.user.empty()) {
+    add("USER");
+    add("LOGNAME");
+  }
+  for (const auto& [name, value] : options.preset)
+    add(name);
+  for (const auto& name : options.hostWins)
+    if (findEnv(hostEnv, name))
+      add(name);
+  for (const auto& [name, value] : options.set)
+    add(name);
+  return names;
+}
+
 Result<std::vector<std::string>> parseVariableNames(std::string_view list) {
   std::vector<std::string> names;
   for (const std::string& item : split(list, ',')) {

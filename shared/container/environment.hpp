@@ -13,6 +13,9 @@
 //      too and with --cleanenv as well;
 //   3. host values of the names the user gives (--container-env NAME / --env NAME);
 //   4. explicit assignments (CLI --env-file, --env NAME=VALUE), in order.
+// A built image's %environment script (/.berth/environment) is sourced in the container after
+// all this, as a later part of rule 2: it changes what the image's Env may change, and the
+// names of namesOverImageScript() are set again after it (entrypoint.hpp).
 #pragma once
 
 #include <span>
@@ -58,6 +61,15 @@ struct EnvironmentOptions {
 // The environment a container command starts with.
 EnvList containerEnvironment(const EnvList& imageEnv, const EnvList& hostEnv,
                              const EnvironmentOptions& options);
+
+// The names whose value containerEnvironment() took from the host or the user rather than the
+// image (host per-task and identity values, presets, rules 3 and 4): an image's %environment
+// script must not change them.
+std::vector<std::string> namesOverImageScript(const EnvList& hostEnv,
+                                              const EnvironmentOptions& options);
+
+// `value` as one word of a POSIX shell command line (single quotes; a quote inside as '\'').
+std::string shellQuoted(std::string_view value);
 
 // Whether `name` is a shell variable name ([A-Za-z_][A-Za-z0-9_]*).
 bool isVariableName(std::string_view name);

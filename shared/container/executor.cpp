@@ -272,7 +272,7 @@ Result<sys::ChildProcess> executeMountPlan(const MountPlan& plan, const sys::Ide
   }
   if (plan.image.kind == ImageKind::kDirectory) {
     // A sandbox directory is used through a read-only clone of it, taken now (see OpenedSource).
-    BERTH_ASSIGN(imageFd, sys::cloneTree(imageFd.get(), true, {.readOnly = true}));
+    BERTH_ASSIGN(imageFd, sys::cloneTree(imageFd.get(), true, {.readOnly = !plan.image.inPlace}));
   } else {
     BERTH_TRY(convert::checkSquashfsImage(imageFd.get(), plan.image.path));
   }
@@ -335,8 +335,13 @@ Result<sys::ChildProcess> executeMountPlan(const MountPlan& plan, const sys::Ide
       fmt::format("lowerdir={},upperdir={},workdir={}", lowers, upper.string(), work.string());
   if (userXattr)
     overlay += ",userxattr";
-  BERTH_TRY(
-      sys::mountFilesystem("berth-root", staging.root(), "overlay", MS_NOSUID | MS_NODEV, overlay));
+  if (plan.image.inPlace)  // a sandbox changed in place: the directory itself is the root
+    BERTH_TRY(
+        sys::mountFilesystem(staging.lower().string(), staging.root(), "", MS_BIND | MS_REC, "")
+            .withContext("mount sandbox"));
+  else
+    BERTH_TRY(sys::mountFilesystem("berth-root", staging.root(), "overlay", MS_NOSUID | MS_NODEV,
+                                   overlay));
   mounts.push(staging.root());
   UniqueFd rootFd(::open(staging.root().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!rootFd)
@@ -344,7 +349,10 @@ Result<sys::ChildProcess> executeMountPlan(const MountPlan& plan, const sys::Ide
   struct stat rootStat {};
   if (::fstat(rootFd.get(), &rootStat) != 0)
     return errnoError("stat container root");
-  CreatableDevices creatable{rootStat.st_dev};
+  // Nothing is made in a sandbox changed in place (mount_point.hpp): only in the plan's tmpfs.
+  CreatableDevices creatable;
+  if (!plan.image.inPlace)
+    creatable.push_back(rootStat.st_dev);
 
   // 3. The plan's mounts, in order.
   for (size_t i = 0; i < plan.ops.size(); ++i) {

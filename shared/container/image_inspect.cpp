@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "shared/container/environment.hpp"
 #include "shared/convert/image_files.hpp"
 
 namespace berth::container {
@@ -35,6 +36,8 @@ Result<InspectReport> inspectImage(const ImageLocation& image) {
   BERTH_ASSIGN(report.runscript, convert::readImageFile(image, image::kRunscriptFile));
   BERTH_ASSIGN(report.help, convert::readImageFile(image, image::kHelpFile));
   BERTH_ASSIGN(report.definition, convert::readImageFile(image, image::kDefinitionFile));
+  BERTH_ASSIGN(report.test, convert::readImageFile(image, image::kTestFile));
+  BERTH_ASSIGN(report.environment, convert::readImageFile(image, image::kEnvironmentFile));
   return report;
 }
 
@@ -83,6 +86,8 @@ std::string inspectText(const InspectReport& r) {
   };
   block("Runscript", r.runscript);
   block("Help", r.help);
+  block("Test", r.test);
+  block("Environment", r.environment);
   block("Definition", r.definition);
   return out;
 }
@@ -108,7 +113,68 @@ std::string inspectJson(const InspectReport& r) {
   optional("runscript", r.runscript);
   optional("help", r.help);
   optional("definition", r.definition);
+  optional("test", r.test);
+  optional("environment", r.environment);
   return j.dump(2) + "\n";
+}
+
+namespace {
+
+// `text` ending in a newline (files may lack the last one).
+std::string withFinalNewline(std::string text) {
+  if (!text.empty() && text.back() != '\n')
+    text += '\n';
+  return text;
+}
+
+InspectPart filePart(const std::optional<std::string>& text, std::string_view what,
+                     std::string_view file) {
+  if (!text)
+    return {std::nullopt, fmt::format("the image has no {} (/{})", what, file)};
+  return {withFinalNewline(*text), {}};
+}
+
+}  // namespace
+
+InspectPart inspectPart(const InspectReport& r, InspectItem item) {
+  switch (item) {
+    case InspectItem::kRunscript:
+      return filePart(r.runscript, "runscript", image::kRunscriptFile);
+    case InspectItem::kHelp:
+      return filePart(r.help, "help", image::kHelpFile);
+    case InspectItem::kDefinition:
+      return filePart(r.definition, "definition file", image::kDefinitionFile);
+    case InspectItem::kLabels: {
+      if (r.config.labels.empty())
+        return {std::nullopt, "the image has no labels"};
+      std::string out;
+      for (const auto& [key, value] : r.config.labels)
+        out += fmt::format("{}={}\n", key, value);
+      return {out, {}};
+    }
+    case InspectItem::kEnvironment: {
+      if (r.environment)
+        return {withFinalNewline(*r.environment), {}};
+      if (r.config.env.empty())
+        return {std::nullopt, "the image sets no environment"};
+      // What the image's Env amounts to, in the form a %environment would say it.
+      std::string out;
+      for (const auto& entry : r.config.env) {
+        size_t eq = entry.find('=');
+        if (eq != std::string::npos)
+          out += fmt::format("export {}={}\n", entry.substr(0, eq),
+                             shellQuoted(std::string_view(entry).substr(eq + 1)));
+      }
+      return {out, {}};
+    }
+  }
+  return {};
+}
+
+std::string runHelpText(const InspectReport& r) {
+  if (!r.help)
+    return "No help for this image (it has no /.berth/help).\n";
+  return withFinalNewline(*r.help);
 }
 
 }  // namespace berth::container

@@ -43,11 +43,11 @@ Result<ImageLocation> locateImage(std::string_view argument, bool sandbox,
   if (!isReference && std::filesystem::exists(path, ec)) {
     auto absolute = std::filesystem::absolute(path, ec);
     if (std::filesystem::is_directory(path, ec))
-      return ImageLocation{ImageKind::kDirectory, absolute.lexically_normal()};
+      return ImageLocation{ImageKind::kDirectory, absolute.lexically_normal(), false};
     if (sandbox)
       return Error(fmt::format("--sandbox: `{}` is not a directory", argument));
     BERTH_TRY(checkSquashfsFile(path));
-    return ImageLocation{ImageKind::kSquashfs, absolute.lexically_normal()};
+    return ImageLocation{ImageKind::kSquashfs, absolute.lexically_normal(), false};
   }
   if (sandbox || looksLikePath(argument))
     return Error(fmt::format("image `{}`: no such file or directory", argument));
@@ -58,7 +58,7 @@ Result<ImageLocation> locateImage(std::string_view argument, bool sandbox,
                     argument));
   BERTH_ASSIGN(auto cached, resolver(argument));
   BERTH_TRY(checkSquashfsFile(cached));
-  return ImageLocation{ImageKind::kSquashfs, cached};
+  return ImageLocation{ImageKind::kSquashfs, cached, false};
 }
 
 }  // namespace berth::container

@@ -15,6 +15,9 @@ enum class ImageKind { kSquashfs, kDirectory };
 struct ImageLocation {
   ImageKind kind = ImageKind::kSquashfs;
   std::filesystem::path path;  // absolute
+  // A sandbox directory changed in place (--writable): it is the container's root itself, no
+  // overlay; mount points it lacks are not made in it (sandbox.hpp).
+  bool inPlace = false;
 };
 
 // Turns a reference into a squashfs file in the cache (pulling it when needed).

@@ -252,6 +252,13 @@ Result<MountPoint> mountPoint(int rootFd, const CreatableDevices& creatable, con
   if (!ancestor.ok())
     return std::move(ancestor).error().withContext(op.origin);
   if (!isCreatable(ancestor->second.get(), creatable)) {
+    // A sandbox changed in place gets no mount points of ours: a system mount it lacks is
+    // skipped (as Apptainer does), the user's destination must exist.
+    if (plan.image.inPlace && op.missing == MissingTarget::kCreate)
+      return point;
+    if (plan.image.inPlace)
+      return Error(fmt::format("{}: destination `{}` does not exist in the sandbox (make it first)",
+                               op.origin, op.target));
     if (!resolved.link.empty())
       return leavesImage(resolved).withContext(op.origin);
     return Error(

@@ -69,6 +69,7 @@ class Conversion {
       BERTH_ASSIGN(std::optional<LayerEntry> entry, reader.next());
       if (!entry)
         return okStatus();
+      BERTH_TRY(count(*entry));
       MergeDecision decision = merger_.add(*entry);
       if (!decision.readInto)
         continue;  // never read: libarchive skips the data (seeks when it can)
@@ -91,6 +92,8 @@ class Conversion {
     stats.squashfs = writer_->stats();
     if (stats.merge.setuidStripped > 0)
       log_.warning("setuid/setgid bits removed from {} files", stats.merge.setuidStripped);
+    if (stats.merge.capabilitiesStripped > 0)
+      log_.warning("file capabilities removed from {} files", stats.merge.capabilitiesStripped);
     if (stats.merge.devicesDropped > 0) {
       bool more = stats.merge.devicesDropped > std::ssize(stats.merge.deviceSample);
       log_.warning("{} device nodes dropped (never taken from images): {}{}",
@@ -101,8 +104,27 @@ class Conversion {
   }
 
  private:
+  // Every entry of every layer counts, hidden or not: libarchive reads (decompresses) them all.
+  Status count(const LayerEntry& entry) {
+    const ImageLimits& limits = options_.limits;
+    if (++entries_ > limits.entries)
+      return Error(fmt::format("the image has more than {} entries (berth.conf max_image_entries)",
+                               limits.entries));
+    if (entry.type == EntryType::kRegular && entry.size > 0) {
+      bytes_ += entry.size;
+      if (bytes_ > limits.bytes)
+        return Error(fmt::format(
+            "the image's files hold more than {} bytes uncompressed (berth.conf max_image_size); "
+            "`{}` alone declares {}",
+            limits.bytes, entry.path, entry.size));
+    }
+    return okStatus();
+  }
+
   const ConvertOptions& options_;
   const Logger& log_;
+  int64_t entries_ = 0;
+  int64_t bytes_ = 0;
   LayerMerger merger_;
   std::unique_ptr<SquashfsWriter> writer_;
   std::vector<char> buffer_;
@@ -144,6 +166,13 @@ double secondsSince(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
+Status checkLayerCount(size_t layers, const ImageLimits& limits) {
+  if (layers > limits.layers)
+    return Error(fmt::format("the image has {} layers, more than {} (berth.conf max_layers)",
+                             layers, limits.layers));
+  return okStatus();
+}
+
 Result<ConvertStats> convertLayers(const std::vector<LayerBlob>& bottomUp,
                                    const ImageMetadataFiles& metadata,
                                    const std::filesystem::path& output,
@@ -151,6 +180,7 @@ Result<ConvertStats> convertLayers(const std::vector<LayerBlob>& bottomUp,
                                    const LayerDoneFn& onLayer) {
   auto start = std::chrono::steady_clock::now();
   std::string where = fmt::format("convert to `{}`", output.string());
+  BERTH_TRY(checkLayerCount(bottomUp.size(), options.limits).withContext(where));
   BERTH_ASSIGN(std::vector<std::string> diffIds,
                expectedDiffIds(metadata.configJson, bottomUp.size()).withContext(where));
   BERTH_ASSIGN(AtomicFile file, AtomicFile::create(output).withContext(where));

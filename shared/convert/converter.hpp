@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "shared/convert/image_limits.hpp"
 #include "shared/convert/layer_merge.hpp"
 #include "shared/convert/squashfs_writer.hpp"
 #include "shared/core/log.hpp"
@@ -44,9 +45,14 @@ struct ImageMetadataFiles {
 struct ConvertOptions {
   int zstdLevel = 3;
   unsigned workers = 0;      // block compression threads; 0 = all CPUs
-  bool stripSetuid = false;  // remove setuid/setgid bits from files (a site's choice)
+  bool stripSetuid = false;  // remove setuid/setgid bits and file capabilities (a site's choice)
   uint32_t mkfsTime = 0;
+  ImageLimits limits{};
 };
+
+// An image of `layers` layers within `limits`, else the error naming max_layers. Checked by
+// convertLayers, and by a pull before it downloads anything.
+Status checkLayerCount(size_t layers, const ImageLimits& limits);
 
 struct ConvertStats {
   MergeStats merge;

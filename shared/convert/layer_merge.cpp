@@ -148,6 +148,12 @@ std::shared_ptr<FsInode> LayerMerger::makeInode(const LayerEntry& entry) {
   inode->devMajor = entry.devMajor;
   inode->devMinor = entry.devMinor;
   inode->xattrs = entry.xattrs;
+  auto isCapability = [](const auto& xattr) { return xattr.first == "security.capability"; };
+  if (options_.stripSetuid && std::erase_if(inode->xattrs, isCapability) > 0) {
+    // File capabilities are privileges as setuid bits are.
+    ++stats_.capabilitiesStripped;
+    log_.verbose("{}: `{}`: file capabilities removed", layerName_, entry.path);
+  }
   return inode;
 }
 

@@ -34,7 +34,7 @@
 namespace berth::convert {
 
 struct MergeOptions {
-  bool stripSetuid = false;  // remove setuid/setgid bits from files (a site's choice)
+  bool stripSetuid = false;  // remove setuid/setgid bits and file capabilities (a site's choice)
   bool keepDevices = false;  // keep device nodes (never for registry images)
 };
 
@@ -43,6 +43,7 @@ struct MergeStats {
   int64_t hidden = 0;    // dropped: overwritten, whited out or under an opaque directory
   int64_t rejected = 0;  // dropped: hostile or malformed
   int64_t setuidStripped = 0;
+  int64_t capabilitiesStripped = 0;       // security.capability xattrs removed (strip_setuid)
   int64_t devicesDropped = 0;             // device nodes left out of the image
   std::vector<std::string> deviceSample;  // the first few of them, for the summary line
   int64_t filesRead = 0;                  // regular files whose data went into the image

@@ -22,13 +22,37 @@ Uploads (POST, PATCH, PUT) are forwarded too, their Location made to point at th
                           close (distribution then drops the upload: the client starts over)
   --fault deny-push       POST, PATCH and PUT answer 403 DENIED (a repository the user may
                           only read)
+More faults (tests/reliability/registry_faults.py, campaign 6 of issue 17):
+  --fault 429-once        the first request to each path (manifests and blobs) answers 429 with
+                          Retry-After: 1
+  --fault 503-burst       the first 3 requests to each blob answer 503 (a burst a client with
+                          retries outlasts)
+  --fault manifest-502-once the first request to each manifest answers 502
+  --fault reset           blob bodies stop halfway with a TCP reset (RST), on the first try
+  --fault stall           blob bodies stop halfway and the connection then stays open, silent,
+                          on the first try (the client's low-speed timeout must end it)
+  --fault close-early     the first request to each blob is answered by closing the connection
+                          before any byte
+  --fault length-long     blob answers claim 100 bytes more than they send (Content-Length),
+                          then the connection closes
+  --fault length-short    blob answers claim 100 bytes fewer than the blob (and send that many)
+  --fault 401-loop        with --bearer: the registry answers 401 to every request, valid token
+                          or not (a token the registry never accepts)
+  --fault token-down      with --bearer: the token endpoint answers 503 to every request
+  --fault redirect        blob GETs answer 307 to /redirected/<path> of this proxy, which serves
+                          the blob (a blob store on the same host)
+  --fault redirect-loop   blob GETs answer 307 to themselves (?hop=N+1), forever
+  --fault-min-bytes N     the faults that change blob bodies spare bodies shorter than N bytes
+                          (so that a layer, not the small config, takes the fault)
 --fault may be given more than once. It writes one line per request to stderr: "METHOD PATH STATUS".
 """
 import argparse
 import base64
 import http.client
 import http.server
+import socket
 import socketserver
+import struct
 import sys
 import threading
 import time
@@ -126,7 +150,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         host = self.headers.get("Host")
+        all_faults = set(args.fault or [])
+        if self.path.startswith("/redirected/"):
+            self.path = self.path[len("/redirected"):]
+        elif "/blobs/" in self.path and "redirect-loop" in all_faults:
+            base, _, hop = self.path.partition("?hop=")
+            return self.reply(307, b"", [("Location", f"http://{host}{base}?hop={int(hop or 0) + 1}")])
+        elif "/blobs/" in self.path and "redirect" in all_faults:
+            return self.reply(307, b"", [("Location", f"http://{host}/redirected{self.path}")])
+        if "429-once" in all_faults and self.first_time(("429", self.command, self.path)):
+            return self.reply(429, b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}',
+                              [("Retry-After", "1")])
+        if "manifest-502-once" in all_faults and "/manifests/" in self.path and \
+                self.first_time(("502", self.command, self.path)):
+            return self.reply(502, b"bad gateway")
         if args.bearer is not None:
+            if self.path.startswith("/token") and "token-down" in all_faults:
+                return self.reply(503, b"token service unavailable")
             if self.path.startswith("/token"):
                 user, _, password = args.bearer.partition(":")
                 if user:
@@ -136,7 +176,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if "scope=repository%3A" not in self.path:
                     return self.reply(400, b'{"details":"no scope"}')
                 return self.reply(200, ('{"token":"%s","expires_in":300}' % TOKEN).encode())
-            if self.headers.get("Authorization") != "Bearer " + TOKEN:
+            if self.headers.get("Authorization") != "Bearer " + TOKEN or "401-loop" in all_faults:
                 challenge = f'Bearer realm="http://{host}/token",service="berth-test"'
                 return self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}',
                                   [("WWW-Authenticate", challenge)])
@@ -144,6 +184,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         faults = set(args.fault or []) if is_blob else set()
         if "500-always" in faults or ("500-once" in faults and self.first_time(("500", self.path))):
             return self.reply(500, b'{"errors":[{"code":"UNKNOWN","message":"injected failure"}]}')
+        if "503-burst" in faults and self.command == "GET" and self.count(("503", self.path)) <= 3:
+            return self.reply(503, b'{"errors":[{"code":"UNAVAILABLE","message":"injected burst"}]}')
+        if "close-early" in faults and self.command == "GET" and self.first_time(("close", self.path)):
+            self.close_connection = True
+            print(f"{self.command} {self.path} closed", file=sys.stderr, flush=True)
+            return
         conn = http.client.HTTPConnection(args.upstream, timeout=30)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "authorization")}
         if "norange" in faults:
@@ -156,7 +202,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                        for k, v in resp.getheaders()
                        if k.lower() not in ("content-length", "transfer-encoding", "connection")]
         status = resp.status
-        if is_blob and status in (200, 206) and self.command == "GET" and body:
+        if is_blob and status in (200, 206) and self.command == "GET" and body and \
+                len(body) >= args.fault_min_bytes:
             if "corrupt" in faults:
                 body = body[:len(body) // 2] + bytes([body[len(body) // 2] ^ 0xFF]) + body[len(body) // 2 + 1:]
             truncate = "truncate-always" in faults or (
@@ -174,7 +221,46 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return
             if "slow" in faults:
                 return self.trickle(status, body, out_headers)
+            if ("reset" in faults and self.first_time(("reset", self.path))) or \
+                    ("stall" in faults and self.first_time(("stall", self.path))):
+                return self.cut(status, body, out_headers, "reset" in faults)
+            if "length-long" in faults or "length-short" in faults:
+                return self.lie_about_length(status, body, out_headers, "length-long" in faults)
         self.reply(status, body, out_headers)
+
+    def cut(self, status, body, headers, reset):
+        """Half the body, then a TCP reset (reset) or silence until the client gives up."""
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[:len(body) // 2])
+        self.wfile.flush()
+        self.close_connection = True
+        if reset:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            print(f"{self.command} {self.path} {status} reset", file=sys.stderr, flush=True)
+            return
+        print(f"{self.command} {self.path} {status} stalled", file=sys.stderr, flush=True)
+        try:
+            while not self.connection.recv(1):  # returns b"" when the client hangs up
+                break
+        except OSError:
+            pass
+        print(f"{self.command} {self.path} {status} stall ended", file=sys.stderr, flush=True)
+
+    def lie_about_length(self, status, body, headers, longer):
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body) + (100 if longer else -100)))
+        self.end_headers()
+        self.wfile.write(body if longer else body[:max(0, len(body) - 100)])
+        self.wfile.flush()
+        self.close_connection = True
+        print(f"{self.command} {self.path} {status} length-{'long' if longer else 'short'}",
+              file=sys.stderr, flush=True)
 
     def trickle(self, status, body, headers):
         self.send_response(status)
@@ -209,8 +295,13 @@ def main():
     p.add_argument("--bearer")
     p.add_argument("--fault", action="append", choices=["truncate", "truncate-always", "corrupt", "500-once",
                                        "500-always", "norange", "slow", "patch-drop-once",
-                                       "patch-cut-once", "deny-push"])
+                                       "patch-cut-once", "deny-push", "429-once", "503-burst",
+                                       "manifest-502-once", "reset", "stall", "close-early",
+                                       "length-long", "length-short", "401-loop", "token-down",
+                                       "redirect", "redirect-loop"])
     p.add_argument("--rate", type=int, default=256 << 10, help="bytes per second of --fault slow")
+    p.add_argument("--fault-min-bytes", type=int, default=0,
+                   help="faults that change blob bodies spare bodies shorter than this (the config)")
     args = p.parse_args()
     host, port = args.listen.rsplit(":", 1)
     Server((host, int(port)), Handler).serve_forever()

@@ -167,3 +167,38 @@ TEST_CASE("convert: a failed conversion leaves nothing behind") {
         std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir->path() / "out.sqsh"));
 }
+
+TEST_CASE("convert: images beyond the site's limits are refused, naming the setting") {
+  auto dir = TempDir::create("/tmp", "berth-convert-test");
+  REQUIRE(dir.ok());
+  const auto& d = dir->path();
+  TarBuilder tar("gzip");
+  tar.dir("a").file("a/one", "1").file("a/two", std::string(4096, 'x')).file("a/three", "3");
+  tar.writeTo(d / "l.tar.gz");
+  auto convert = [&](ImageLimits limits, size_t layers = 1) {
+    ConvertOptions options;
+    options.limits = limits;
+    std::vector<LayerBlob> blobs(layers, LayerBlob{d / "l.tar.gz", "", "", {}});
+    return convertLayers(blobs, {}, d / "out.sqsh", options, Logger());
+  };
+  CHECK(convert(ImageLimits{}).ok());
+  std::filesystem::remove(d / "out.sqsh");
+
+  auto entries = convert(ImageLimits{.entries = 3});
+  REQUIRE_FALSE(entries.ok());
+  CHECK(entries.error().message().find(
+            "the image has more than 3 entries (berth.conf max_image_entries)") !=
+        std::string::npos);
+  auto bytes = convert(ImageLimits{.bytes = 4096});
+  REQUIRE_FALSE(bytes.ok());
+  CHECK(bytes.error().message().find("more than 4096 bytes uncompressed (berth.conf "
+                                     "max_image_size); `a/two` alone declares 4096") !=
+        std::string::npos);
+  auto layers = convert(ImageLimits{.layers = 2}, 3);
+  REQUIRE_FALSE(layers.ok());
+  CHECK(layers.error().message().find("the image has 3 layers, more than 2 (berth.conf "
+                                      "max_layers)") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(d / "out.sqsh"));
+  CHECK(checkLayerCount(1000, ImageLimits{}).ok());
+  CHECK_FALSE(checkLayerCount(1001, ImageLimits{}).ok());
+}

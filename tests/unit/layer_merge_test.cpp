@@ -191,12 +191,18 @@ TEST_CASE("merge: hostile entries are dropped or neutralised") {
   TarBuilder again;
   again.file("usr/bin/su", "suid", 04755)
       .file("usr/bin/wall", "sgid", 02755)
-      .dir("var/mail", 02775);
+      .dir("var/mail", 02775)
+      .xattrFile("usr/bin/ping", "caps", "security.capability", std::string("\x01\0\0\x02", 4))
+      .xattrFile("usr/bin/tagged", "user", "user.tag", "kept");
   mergeInto(site, {again.bytes()});
   CHECK(site.node("usr/bin/su")->inode->mode == 0755);
   CHECK(site.node("usr/bin/wall")->inode->mode == 0755);
   CHECK(site.node("var/mail")->inode->mode == 02775);  // setgid directories are harmless
   CHECK(site.merger.stats().setuidStripped == 2);
+  // File capabilities are privileges too: removed with the setuid bits, other xattrs kept.
+  CHECK(site.node("usr/bin/ping")->inode->xattrs.empty());
+  CHECK(site.node("usr/bin/tagged")->inode->xattrs.size() == 1);
+  CHECK(site.merger.stats().capabilitiesStripped == 1);
 }
 
 // Issue 10: hard-link groups when upper layers replace, delete or hide some of their names.

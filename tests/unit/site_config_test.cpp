@@ -48,6 +48,9 @@ registry_mirrors = docker.io=mirror.example:5000, quay.io = http://q.example
 gpu_library_dirs = /usr/local/nvidia/lib64
 zstd_level = 19
 strip_setuid = true
+max_layers = 200
+max_image_entries = 5000000
+max_image_size = 64g
 pull_timeout = 10m
 writable_size = 4g
 staging_dir = /run/berth-stage
@@ -72,6 +75,9 @@ squashfuse = /usr/local/bin/squashfuse_ll
   CHECK(config->gpuLibraryDirs == std::vector<std::filesystem::path>{"/usr/local/nvidia/lib64"});
   CHECK(config->zstdLevel == 19);
   CHECK(config->stripSetuid);
+  CHECK(config->imageLimits.layers == 200);
+  CHECK(config->imageLimits.entries == 5000000);
+  CHECK(config->imageLimits.bytes == int64_t{64} << 30);
   CHECK(config->pullTimeout == std::chrono::seconds(600));
   CHECK(config->writableSize == "4g");
   CHECK(config->stagingDir == "/run/berth-stage");

@@ -9,8 +9,9 @@ fi
 : "${BERTH_BIN:?}" "${BERTH_BUILD_DIR:?}"
 BERTH=$BERTH_BIN
 IMAGE_DIR=$BERTH_BUILD_DIR/test-images
-IMG=$IMAGE_DIR/busybox.sqsh
-SANDBOX=$IMAGE_DIR/busybox-rootfs
+# -v2: no /.berth/runscript (berth run would run it instead of the Entrypoint).
+IMG=$IMAGE_DIR/busybox-v2.sqsh
+SANDBOX=$IMAGE_DIR/busybox-v2-rootfs
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
@@ -53,7 +54,6 @@ JSON
   cat >"$root/.berth/source.json" <<'JSON'
 {"reference":"localhost/berth-test:1","digest":"sha256:0123456789abcdef","platform":"linux/amd64","created":"2026-01-01T00:00:00Z","tool":"test"}
 JSON
-  echo "#!/bin/sh" >"$root/.berth/runscript"
   echo "A test image." >"$root/.berth/help"
   mksquashfs "$root" "$IMG.tmp" -comp zstd -noappend -quiet >/dev/null
   mv "$IMG.tmp" "$IMG"
