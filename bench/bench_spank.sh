@@ -19,6 +19,10 @@
 #     read (busybox `true` reads most of the 2 MB binary); these lines show how much of the
 #     extra time is that, i.e. the image's part, not berth's.
 #
+#   3. one pin per job: inside one allocation, after the job's first step, a step by tag
+#      (--container-image=REG/REPO:TAG) vs the same step by digest vs bare srun (target: tag
+#      <= 1.10x bare). Only for a registry image (BENCH_IMAGE=$BERTH_TEST_REGISTRY/tiny).
+#
 #   bench/bench_spank.sh [ROUNDS]      (default 10 rounds, medians reported)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -124,3 +128,34 @@ for tasks in 1 4 16; do
     "srun -N1 -n$tasks --overcommit true" "$plain" "$container" \
     "$(awk -v a="$container" -v b="$plain" 'BEGIN { printf "%.0f", a - b }')"
 done
+
+# 3. One pin per job: srun inside an allocation (SLURM_JOB_ID set, as in a batch script or an
+# salloc shell) finds the tag's digest the job's first step pinned, on the node, without asking
+# the registry.
+if [ ! -f "$image" ]; then
+  job=$(testbed_in_netns runuser -u "$BERTH_TEST_USER" -- env -C "$home" SLURM_CONF="$SLURM_CONF" \
+    salloc -N2 --no-shell 2>&1 | sed -n 's/.*Granted job allocation \([0-9]*\).*/\1/p')
+  [ -n "$job" ] || { echo "bench_spank: salloc failed" >&2; exit 1; }
+  in_job() { SLURM_JOB_ID=$job run --jobid="$job" "$@"; }
+  # The tag's digest, from the registry (REG/REPO[:TAG], plain HTTP on the test bed).
+  repo=${image#*/} tagname=latest
+  [[ $repo == *:* ]] && { tagname=${repo##*:}; repo=${repo%:*}; }
+  digest=$(testbed_in_netns curl -sfI \
+    -H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json' \
+    "http://${image%%/*}/v2/$repo/manifests/$tagname" | tr -d '\r' |
+    sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p')
+  [ -n "$digest" ] || { echo "bench_spank: no digest for $image" >&2; exit 1; }
+  by_digest="${image%%/*}/$repo@$digest"
+  in_job -N2 -n4 true >/dev/null; in_job --container-image="$image" -N2 -n4 true >/dev/null
+  bare=() tag=() dig=()
+  for _ in $(seq "$rounds"); do
+    bare+=("$(in_job -N2 -n4 true)")
+    tag+=("$(in_job --container-image="$image" -N2 -n4 true)")
+    dig+=("$(in_job --container-image="$by_digest" -N2 -n4 true)")
+  done
+  testbed_in_netns scancel "$job" 2>/dev/null || true
+  b=$(printf '%s\n' "${bare[@]}" | median); t=$(printf '%s\n' "${tag[@]}" | median)
+  d=$(printf '%s\n' "${dig[@]}" | median)
+  printf '%-34s bare %6s ms  by tag %6s ms  ratio %s (target <= 1.10)  by digest %6s ms  ratio %s\n' \
+    "in one allocation, -N2 -n4 true" "$b" "$t" "$(ratio_of "$t" "$b")" "$d" "$(ratio_of "$d" "$b")"
+fi

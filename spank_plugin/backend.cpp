@@ -33,6 +33,7 @@ Result<Container> buildContainer(const config::SiteConfig& site, const Container
   wanted.options.noHome = !request.mountHome;
   wanted.options.workdir = request.workdir.value_or("");
   wanted.hostPaths = request.hostPaths;
+  wanted.hostBinds = request.hostBinds;
   wanted.persistentLayer = request.persistentUpper;
   wanted.gpu = request.gpu;
   wanted.inject = request.inject;
@@ -80,6 +81,11 @@ Backend makeBackend(const config::SiteConfig& site, const Logger& log) {
         return saveContainer(site, image, layer, output, user, log);
       };
   backend.checkSaveTarget = checkSaveTarget;
+  backend.hostSlurmClient = [site](std::string_view nodeName,
+                                   const std::filesystem::path& slurmConf,
+                                   const slurm::SlurmdDirPatterns& conf) {
+    return prepareHostSlurm(site, nodeName, slurmConf, conf, runningHostSlurmSources());
+  };
   return backend;
 }
 

@@ -19,6 +19,7 @@
 #include "shared/core/unique_fd.hpp"
 #include "shared/gpu/injection.hpp"
 #include "shared/image/metadata.hpp"
+#include "spank_plugin/host_slurm.hpp"
 #include "spank_plugin/spank_context.hpp"
 
 namespace berth::spank {
@@ -48,6 +49,7 @@ struct ContainerRequest {
   std::vector<std::string> mounts;               // the user's --container-mounts
   std::optional<std::string> workdir;            // --container-workdir: made when missing
   std::vector<std::filesystem::path> hostPaths;  // bound at the same path (PMIx dirs, batch script)
+  std::vector<container::HostBind> hostBinds;    // bound elsewhere (the host's Slurm client)
   // For named containers and --container-save: the overlay's layer lives in this host
   // directory (DIR/upper and DIR/work, kept between steps) instead of in a tmpfs.
   std::optional<std::filesystem::path> persistentUpper;
@@ -74,10 +76,23 @@ struct Backend {
   std::function<Result<std::optional<std::string>>(std::string_view image)> pinDigest;
   // Whether the image is already in the cache (srun, as the user, to say that nodes pull).
   std::function<bool(std::string_view image, const std::optional<std::string>& digest)> isCached;
+  // One pin per job (job_pins.hpp): the digest the job's earlier steps ran `image` with, from
+  // the node's root-owned pin file (srun, as the user, inside job `jobId`); and remembering it
+  // there when a step ran a pinned image (slurmstepd, root).
+  std::function<std::optional<std::string>(uint32_t jobId, std::string_view image)> jobPin;
+  std::function<Status(uint32_t jobId, uint32_t uid, std::string_view image,
+                       std::string_view digest)>
+      rememberJobPin;
   // The squashfs of the image, pulled into the cache first if needed (under the cache lock:
   // one node pulls, the others wait). Runs as root in slurmstepd.
   std::function<Result<std::filesystem::path>(const ImageRequest&)> ensureImage;
   std::function<Result<Container>(const ContainerRequest&)> buildContainer;
+  // berth.conf host_slurm: the node's Slurm client for a batch step's container (binds and the
+  // PATH entry, host_slurm.hpp) from the node's slurm.conf and what it says.
+  std::function<Result<HostSlurmSetup>(std::string_view nodeName,
+                                       const std::filesystem::path& slurmConf,
+                                       const slurm::SlurmdDirPatterns& conf)>
+      hostSlurmClient;
   // Writes `image` with the changes of a persistentUpper directory applied, as a squashfs at
   // `output`, created as `user`.
   std::function<Status(const std::filesystem::path& image, const std::filesystem::path& upper,

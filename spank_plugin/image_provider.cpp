@@ -7,6 +7,7 @@
 #include "shared/image/reference.hpp"
 #include "shared/registry/credentials.hpp"
 #include "shared/sys/identity.hpp"
+#include "spank_plugin/job_pins.hpp"
 #include "spank_plugin/option_checks.hpp"
 
 namespace berth::spank {
@@ -103,6 +104,14 @@ void addImageProvider(Backend& backend, const config::SiteConfig& site, const Lo
     if (!digest)
       return true;                                                      // nothing to say
     return cache::isProvided(site.imageCache, *digest).value_or(true);  // unknown: nothing to say
+  };
+  backend.jobPin = [stateDir = site.stateDir](uint32_t jobId, std::string_view image) {
+    return readJobPin(stateDir, jobId, ::getuid(), image);
+  };
+  backend.rememberJobPin = [stateDir = site.stateDir](uint32_t jobId, uint32_t uid,
+                                                      std::string_view image,
+                                                      std::string_view digest) {
+    return recordJobPin(stateDir, jobId, static_cast<uid_t>(uid), image, digest);
   };
   backend.ensureImage = [site, log](const ImageRequest& request) {
     return ensureImage(site, log, request);

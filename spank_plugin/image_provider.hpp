@@ -10,7 +10,8 @@
 
 namespace berth::spank {
 
-// Fills backend.pinDigest, backend.isCached and backend.ensureImage.
+// Fills backend.pinDigest, backend.isCached, backend.jobPin, backend.rememberJobPin and
+// backend.ensureImage.
 void addImageProvider(Backend& backend, const config::SiteConfig& site, const Logger& log);
 
 // Writes `image` plus the changes in `layer` (a persistent overlay layer: layer/upper) as a

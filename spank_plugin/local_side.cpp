@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "spank_plugin/job_pins.hpp"
 #include "spank_plugin/option_checks.hpp"
 
 namespace berth::spank {
@@ -42,8 +43,16 @@ Status prepareSubmission(StepState& state, const Environment& env, const Backend
       return errnoError(fmt::format("--container-image={}", *image));
     return okStatus();
   }
-  // An enclosing job (sbatch) may have pinned this very image already.
+  // An enclosing job (sbatch) may have pinned this very image already, or an earlier step of
+  // the job it runs in (one pin per job: job_pins.hpp).
   std::optional<std::string> digest = pinnedDigestFor(*image, env.get(kPinVariable));
+  if (!digest && backend.jobPin) {
+    std::optional<uint32_t> job = parseJobId(env.get("SLURM_JOB_ID"));
+    if (!job)
+      job = parseJobId(env.get("SLURM_JOBID"));
+    if (job)
+      digest = backend.jobPin(*job, *image);
+  }
   if (!digest && backend.pinDigest) {
     BERTH_ASSIGN(
         digest, backend.pinDigest(*image).withContext(fmt::format("--container-image={}", *image)));

@@ -12,7 +12,9 @@
 namespace berth::spank {
 
 // `env` is the process environment (what the job inherits); `userLog` reaches the user's
-// terminal. An error fails the command with one `berth:` line.
+// terminal. An error fails the command with one `berth:` line. Inside a job (srun in a batch
+// script or an allocation: SLURM_JOB_ID), a tag the job's earlier steps ran is not pinned
+// again (backend.jobPin); sbatch and salloc make a new job and pass no jobPin.
 Status prepareSubmission(StepState& state, const Environment& env, const Backend& backend,
                          const Logger& userLog);
 

@@ -315,8 +315,10 @@ BERTH_EXPORT int slurm_spank_init_post_opt(spank_t spank, int /*argc*/, char** /
     spank_context_t context = spank_context();
     berth::Logger log = slurmLogger();
     if (context == S_CTX_LOCAL || context == S_CTX_ALLOCATOR) {
-      return berth::spank::prepareSubmission(state(), processEnvironment(),
-                                             berth::spank::makeBackend(state().site, log), log);
+      berth::spank::Backend backend = berth::spank::makeBackend(state().site, log);
+      if (context == S_CTX_ALLOCATOR)
+        backend.jobPin = nullptr;  // sbatch/salloc make a new job: its tags pinned afresh
+      return berth::spank::prepareSubmission(state(), processEnvironment(), backend, log);
     }
     if (context == S_CTX_REMOTE) {
       // Never fails: user errors are reported when the tasks start (see remote_side.hpp).

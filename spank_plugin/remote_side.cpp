@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "shared/slurm/slurmd_paths.hpp"
+#include "spank_plugin/job_pins.hpp"
 #include "spank_plugin/local_side.hpp"
 #include "spank_plugin/option_checks.hpp"
 #include "spank_plugin/task_environment.hpp"
@@ -84,6 +85,14 @@ Status buildStepContainer(StepState& state, const NodeFacts& node, const Environ
   if (!backend.ensureImage || !backend.buildContainer)
     return Error("this build of berth has no container runtime");
   BERTH_ASSIGN(std::filesystem::path imageFile, backend.ensureImage(imageRequest));
+  if (imageRequest.pinnedDigest && backend.rememberJobPin) {
+    // The job's later steps run this digest without asking the registry (job_pins.hpp).
+    Status remembered =
+        backend.rememberJobPin(step.jobId, step.uid, image, *imageRequest.pinnedDigest);
+    if (!remembered.ok())
+      log.verbose("berth: {} (the job's next steps pin the tag again)",
+                  remembered.error().message());
+  }
   slurm::SlurmdDirPatterns slurmConf = nodeSlurmConf(node, log);
 
   ContainerRequest request{.imageFile = imageFile,
@@ -93,9 +102,23 @@ Status buildStepContainer(StepState& state, const NodeFacts& node, const Environ
                            .mounts = {},
                            .workdir = state.workdir,
                            .hostPaths = stepHostPaths(node, slurmConf),
+                           .hostBinds = {},
                            .persistentUpper = std::nullopt,
                            .gpu = std::nullopt,
                            .inject = std::nullopt};
+  // A batch script in the image calls the node's srun, sbatch, scontrol (berth.conf
+  // host_slurm): without them it still runs, with the image's own only.
+  state.hostSlurmBin.clear();
+  if (step.stepId == slurm::kBatchStep && state.site.hostSlurm && backend.hostSlurmClient) {
+    auto client = backend.hostSlurmClient(step.nodeName, node.slurmConf, slurmConf);
+    if (client.ok()) {
+      request.hostBinds = std::move(client->binds);
+      state.hostSlurmBin = std::move(client->binDir);
+    } else {
+      log.warning("berth: the host's Slurm client for the batch script: {}",
+                  client.error().message());
+    }
+  }
   // --container-gpu (default auto: Slurm's gres allocation — none when Slurm manages GPUs and
   // gave the step none — else every GPU of the node, else nothing); capabilities from
   // --container-gpu-caps, else the job's NVIDIA_DRIVER_CAPABILITIES.
@@ -216,6 +239,7 @@ Status finishStep(StepState& state) {
 }
 
 Status cleanJob(const config::SiteConfig& site, std::string_view nodeName, uint32_t jobId) {
+  BERTH_TRY(removeJobPins(site.stateDir, jobId));
   std::filesystem::path dir = jobStateDir(site, nodeName, jobId);
   std::error_code error;
   std::filesystem::remove_all(dir, error);

@@ -46,7 +46,7 @@ Status finishStep(StepState& state);
 std::filesystem::path jobStateDir(const config::SiteConfig& site, std::string_view nodeName,
                                   uint32_t jobId);
 
-// Job epilog (root): removes what the job kept on this node.
+// Job epilog (root): removes what the job kept on this node (named containers, image pins).
 Status cleanJob(const config::SiteConfig& site, std::string_view nodeName, uint32_t jobId);
 
 }  // namespace berth::spank

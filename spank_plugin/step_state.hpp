@@ -32,6 +32,8 @@ struct StepState {
   uint32_t exitedTasks = 0;        // slurmstepd: tasks of this node that have ended
   // --container-env-preset: the preset and what the node's tasks share (env_preset.hpp).
   slurm::PresetStep envPreset;
+  // berth.conf host_slurm: the batch script's PATH ends with the host's Slurm client here.
+  std::string hostSlurmBin;
 };
 
 }  // namespace berth::spank

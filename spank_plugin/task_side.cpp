@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 
 #include <fmt/format.h>
@@ -106,6 +107,18 @@ Status prepareTaskEnvironment(const StepState& state, const Environment& taskEnv
   }
   if (path.empty())
     path = taskEnv.get("PATH").value_or(std::string(container::kDefaultSearchPath));
+  if (!state.hostSlurmBin.empty()) {
+    // A batch script: the node's Slurm client after the image's own commands (an image that
+    // ships srun keeps it first).
+    path += ":" + state.hostSlurmBin;
+    BERTH_TRY(taskEnv.set("PATH", path));
+    auto entry = std::find_if(changes.set.begin(), changes.set.end(),
+                              [](const auto& change) { return change.first == "PATH"; });
+    if (entry != changes.set.end())
+      entry->second = path;
+    else
+      changes.set.emplace_back("PATH", path);
+  }
 
   // The task is inside: a built image's runscript is what --container-entrypoint runs.
   container::ImageScripts scripts;

@@ -36,6 +36,8 @@ BERTH_CLUSTER_GPU_DIR=$BERTH_TESTBED_DIR/gpu
 BERTH_CLUSTER_GPUS=${BERTH_CLUSTER_GPUS:-2}
 # 1: the nodes fetch their configuration from slurmctld (configless), see above.
 BERTH_CLUSTER_CONFIGLESS=${BERTH_CLUSTER_CONFIGLESS:-0}
+# The PMIx library directory Debian's mpi/pmix plugin loads (libpmix-dev).
+BERTH_CLUSTER_PMIX_DIR=/usr/lib/x86_64-linux-gnu/pmix2
 # Where slurmd links its conf-cache in configless mode (Slurm's own path, on the host).
 BERTH_SLURM_RUN_CONF=/run/slurm/conf
 
@@ -158,6 +160,9 @@ CONF
   local args=${BERTH_PLUGSTACK_ARGS:-}
   # The plugin discovers the fake driver (and its GPUs) instead of the host's.
   [ "$BERTH_CLUSTER_GPUS" = 0 ] || args="${args:+$args }gpu_driver_root=$BERTH_CLUSTER_GPU_DIR"
+  # srun --mpi=pmix in a containerized batch script runs the node's srun, whose mpi/pmix plugin
+  # loads Debian's PMIx library by absolute path (berth.conf host_slurm_paths, docs/slurm.md).
+  [ -d "$BERTH_CLUSTER_PMIX_DIR" ] && args="${args:+$args }host_slurm_paths=$BERTH_CLUSTER_PMIX_DIR"
   echo "required $plugin $args" >"$BERTH_CLUSTER_DIR/plugstack.conf"
   printf '%s\n' "$@" >"$BERTH_CLUSTER_DIR/nodes"
 }

@@ -272,6 +272,21 @@ constexpr Row kRows[] = {
        BERTH_ASSIGN(c.envPreset, slurm::parseEnvPreset(v));
        return okStatus();
      }},
+    {{"host_slurm", SettingKind::kBool,
+      "the host's Slurm client (srun, sbatch, scontrol, ...) works inside containerized batch "
+      "scripts, after the image's own on PATH"},
+     setBool<&SiteConfig::hostSlurm>},
+    {{"host_slurm_paths", SettingKind::kList,
+      "host paths that client needs at their own place besides Slurm's plugins, configuration "
+      "and munge, e.g. the PMIx library directory (comma-separated, repeatable)"},
+     [](SiteConfig& c, std::string_view v) -> Status {
+       BERTH_ASSIGN(auto items, parseList(v));
+       for (const std::string& item : items) {
+         BERTH_ASSIGN(auto path, parsePath(item));
+         c.hostSlurmPaths.push_back(std::move(path));
+       }
+       return okStatus();
+     }},
 };
 
 const Row* findRow(std::string_view key) {

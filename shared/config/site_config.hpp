@@ -89,6 +89,11 @@ struct SiteConfig {
   // The environment preset of containerized steps when the user names none
   // (--container-env-preset): kNone, or kPyTorch for MASTER_ADDR, RANK, ... everywhere.
   slurm::EnvPreset envPreset = slurm::EnvPreset::kNone;
+  // The host's Slurm client (srun, sbatch, scontrol, ...) inside containerized batch scripts
+  // (slurm/host_client.hpp), and the host paths it needs at their own place besides Slurm's
+  // plugins, configuration and munge (the PMIx library that mpi/pmix loads by absolute path).
+  bool hostSlurm = true;
+  std::vector<std::filesystem::path> hostSlurmPaths;
   // Inject sets (inject.NAME.FIELD keys; inject_sets.hpp), in the order declared.
   std::vector<InjectSet> injectSets;
 };

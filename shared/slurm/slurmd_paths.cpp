@@ -37,6 +37,8 @@ SlurmdDirPatterns parseSlurmConf(std::string_view text) {
   std::optional<std::string> spoolDir;
   std::optional<std::string> tmpFs;
   std::optional<std::string> gresTypes;
+  std::optional<std::string> pluginDir;
+  std::optional<std::string> authInfo;
   for (const std::string& rawLine : split(text, '\n')) {
     std::string_view line = rawLine;
     if (size_t hash = line.find('#'); hash != std::string_view::npos)
@@ -55,10 +57,23 @@ SlurmdDirPatterns parseSlurmConf(std::string_view text) {
       tmpFs = std::string(value);
     else if (equalsIgnoreCase(key, "GresTypes") && !gresTypes)
       gresTypes = std::string(value);
+    else if (equalsIgnoreCase(key, "PluginDir") && !pluginDir)
+      pluginDir = std::string(value);
+    else if (equalsIgnoreCase(key, "AuthInfo") && !authInfo)
+      authInfo = std::string(value);
   }
   if (gresTypes) {
     for (const std::string& type : split(*gresTypes, ','))
       patterns.gpuGres = patterns.gpuGres || trim(type) == "gpu";
+  }
+  patterns.pluginDir = pluginDir.value_or("");
+  if (authInfo) {
+    // AuthInfo=socket=/path,ttl=60: comma-separated settings of the auth plugin.
+    for (const std::string& item : split(*authInfo, ',')) {
+      std::string_view setting = trim(item);
+      if (setting.starts_with("socket="))
+        patterns.mungeSocket = std::string(setting.substr(7));
+    }
   }
   if (spoolDir)
     patterns.spoolDir = *spoolDir;

@@ -34,11 +34,16 @@ struct SlurmdDirPatterns {
   std::string spoolDir = "/var/spool/slurmd";  // Slurm's built-in default
   std::string tmpFs = "/tmp";                  // Slurm's built-in default
   bool gpuGres = false;
+  // For the host's Slurm client in a batch script (host_client.hpp): PluginDir as written
+  // (colon-separated; empty: Slurm's built-in, the directory of libslurm), and munge's socket
+  // from AuthInfo's socket= (empty: munge's default).
+  std::string pluginDir;
+  std::string mungeSocket;
 };
 
-// Reads SlurmdSpoolDir, TmpFS and GresTypes from slurm.conf text (keys are case-insensitive,
-// `#` starts a comment, the first occurrence wins as in Slurm). `Include` lines are ignored
-// here; readSlurmConf() follows them.
+// Reads SlurmdSpoolDir, TmpFS, GresTypes, PluginDir and AuthInfo from slurm.conf text (keys
+// are case-insensitive, `#` starts a comment, the first occurrence wins as in Slurm). `Include`
+// lines are ignored here; readSlurmConf() follows them.
 SlurmdDirPatterns parseSlurmConf(std::string_view text);
 
 // Reads the file (nodeSlurmConfPath), with the files its `Include` lines name in their place

@@ -4,7 +4,8 @@
 # own): the nodes run with the copy slurmd fetched into <SlurmdSpoolDir>/conf-cache/, and berth
 # reads that one. The PMIx MPI test (PMIx directories from SlurmdSpoolDir/TmpFS: with Slurm's
 # defaults instead every rank prints PMIX ERROR) and the fake-GPU test (GresTypes=gpu: with
-# "GPUs not managed" instead a step without --gres gets every GPU) run unchanged. The cluster
+# "GPUs not managed" instead a step without --gres gets every GPU) run unchanged, and so does
+# the host Slurm client test (srun inside a containerized batch script). The cluster
 # is given back in its normal mode at exit, with the plugin and arguments it had, also when a
 # check fails.
 source "$(dirname "$0")/lib.sh"
@@ -13,9 +14,9 @@ cluster_dir=$BERTH_TESTBED_DIR/cluster
 [ -s "$cluster_dir/nodes" ] || fail "$cluster_dir/nodes missing: is the cluster up?"
 nodes=$(grep -c . "$cluster_dir/nodes")
 # The plugin and the arguments the cluster runs with now (scripts/cluster adds
-# gpu_driver_root itself).
+# gpu_driver_root and host_slurm_paths itself).
 read -r _ plugin args <"$cluster_dir/plugstack.conf"
-args=$(tr ' ' '\n' <<<"$args" | grep -v '^gpu_driver_root=' | tr '\n' ' ' | sed 's/ *$//')
+args=$(tr ' ' '\n' <<<"$args" | grep -Ev '^(gpu_driver_root|host_slurm_paths)=' | tr '\n' ' ' | sed 's/ *$//')
 log=$(mktemp)
 
 start_cluster() { # extra scripts/cluster start arguments...
@@ -80,8 +81,9 @@ while read -r node; do
 done <"$cluster_dir/nodes"
 [ ! -e /etc/slurm/slurm.conf ] || echo "note: this machine has /etc/slurm/slurm.conf; slurmd ignored it (--conf-server)"
 
-# The MPI and GPU tests, unchanged.
-for test in test_spank_mpi.sh test_spank_gpu.sh; do
+# The MPI and GPU tests, unchanged; and the host's Slurm client in a batch script, which binds
+# the node's configuration: here the conf-cache.
+for test in test_spank_mpi.sh test_spank_gpu.sh test_spank_host_slurm.sh; do
   echo "--- $test (configless)"
   "$BERTH_TOP/tests/integration/$test" || fail "$test failed on the configless cluster"
 done
@@ -91,4 +93,4 @@ if grep -h "berth: .*(using Slurm's default" "$cluster_dir"/log/slurmd-*.log; th
   fail "the plugin fell back to Slurm's defaults on a configless node"
 fi
 assert_nodes_idle
-echo "PASS: configless nodes run the PMIx MPI and gres GPU tests unchanged"
+echo "PASS: configless nodes run the PMIx MPI, gres GPU and host Slurm client tests unchanged"
