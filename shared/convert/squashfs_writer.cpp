@@ -87,9 +87,13 @@ SquashfsWriter::SquashfsWriter(std::unique_ptr<Handles> handles, Logger log)
     : h_(std::move(handles)), log_(std::move(log)) {}
 
 SquashfsWriter::~SquashfsWriter() {
-  // The processor may still reference inodes: destroy it before freeing them.
-  if (h_)
+  // The processor may still reference inodes: destroy it before freeing them. Abandoned before
+  // finish() (a conversion that failed), it is flushed first: libsquashfs frees its pending
+  // fragment block only then (the output file is discarded anyway).
+  if (h_ && h_->processor) {
+    (void)sqfs_block_processor_finish(h_->processor.get());
     h_->processor.reset();
+  }
   for (sqfs_inode_generic_t* inode : fileInodes_)
     sqfs_free(inode);
 }
