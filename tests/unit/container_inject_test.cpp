@@ -170,7 +170,7 @@ TEST_CASE("inject: a set's libraries, files, devices and variables become mounts
   CHECK(none->env.empty());
 }
 
-TEST_CASE("inject: host MPI links the other MPICH-ABI name; missing files are one line") {
+TEST_CASE("inject: host MPI links the other MPICH-ABI name -- missing files are one line") {
   if (!std::filesystem::exists("/usr/lib/x86_64-linux-gnu/libmpich.so.12"))
     return;  // scripts/install-deps installs it
   auto config = parseSiteConfig(
