@@ -71,9 +71,9 @@ expected=$( {
     /usr/share/berth/plugstack.conf /usr/share/bash-completion/completions/berth
   # One man page for berth and each subcommand (of berth and of berth cache).
   echo /usr/share/man/man1/berth.1.gz
-  for sub in $("$BERTH_BIN" --help | sed -n '/^Subcommands:$/,/^$/s/^  \([a-z]*\) .*/\1/p'); do
+  for sub in $("$BERTH_BIN" --help | sed -n '/^Subcommands:$/,/^$/s/^  \([a-z][a-z-]*\) .*/\1/p'); do
     echo "/usr/share/man/man1/berth-$sub.1.gz"
-    for subsub in $("$BERTH_BIN" "$sub" --help | sed -n '/^Subcommands:$/,/^$/s/^  \([a-z]*\) .*/\1/p'); do
+    for subsub in $("$BERTH_BIN" "$sub" --help | sed -n '/^Subcommands:$/,/^$/s/^  \([a-z][a-z-]*\) .*/\1/p'); do
       echo "/usr/share/man/man1/berth-$sub-$subsub.1.gz"
     done
   done
